@@ -1,0 +1,10 @@
+/* libgreen: gevent-style green threads for C. The one header to include. */
+#ifndef GREEN_H
+#define GREEN_H
+
+#include "green/version.h"
+#include "green/common.h"
+#include "green/greenlet.h"
+#include "green/task.h"
+
+#endif

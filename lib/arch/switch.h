@@ -1,0 +1,34 @@
+/* The whole machine-dependent interface of libgreen: make a context on a
+ * fresh stack and jump between contexts. Exactly one of
+ * lib/arch/x86_64_sysv_elf.S, lib/arch/aarch64_aapcs_elf.S or
+ * lib/arch/ucontext.c implements it; meson's `context` option picks which.
+ * Callers never #ifdef on the backend.
+ *
+ * A context is named by its saved stack pointer (for the ucontext backend, by
+ * a pointer to a ucontext_t; callers do not care). The state saved is exactly
+ * what the ABI says survives a call: callee-saved registers plus the floating
+ * point control state (x86-64: rbx, rbp, r12-r15, MXCSR, x87 control word;
+ * aarch64: x19-x30, d8-d15), so a greenlet that changes the rounding mode
+ * changes it only for itself. */
+#ifndef GREEN_ARCH_SWITCH_H
+#define GREEN_ARCH_SWITCH_H
+
+#include <stddef.h>
+
+/* Saved stack pointer of a suspended context. */
+typedef void *green__sp_t;
+
+/* Prepares a context on the stack [stack_top - size, stack_top) that, when
+ * first jumped to, calls entry(arg) with the arg of that jump. stack_top must
+ * be 16-byte aligned. entry must never return: the trampoline aborts if it
+ * does. Returns the context to pass to green__ctx_jump(). Never fails. */
+green__sp_t green__ctx_make(void *stack_top, size_t size,
+                            void (*entry)(void *arg));
+
+/* Saves the running context in *save_sp and resumes to_sp, handing it arg:
+ * the resumed context's own green__ctx_jump() returns arg (or, for a fresh
+ * context, entry receives it). Returns when something jumps back to *save_sp,
+ * with the value that jump passed. */
+void *green__ctx_jump(green__sp_t *save_sp, green__sp_t to_sp, void *arg);
+
+#endif

@@ -1,0 +1,507 @@
+/* The greenlet core: greenlet objects, the per-OS-thread state, and the one
+ * place where contexts are switched.
+ *
+ * Every switch in libgreen, whether a user's greenlet_switch() or the hub
+ * resuming a parked task, goes through jump() below, which keeps the
+ * invariants the rest of the library relies on:
+ *   - t->current is the running greenlet, in state RUNNING;
+ *   - errno is saved in the greenlet left and restored in the one resumed;
+ *   - a greenlet that died in the previous switch (t->zombie) gives its stack
+ *     back as soon as another context runs: never before, since the dying
+ *     greenlet is still on that stack while it switches away;
+ *   - under ASan, every switch is announced to the sanitizer (the fiber API)
+ *     so it follows the stacks; under valgrind, lib/stack.c registered them.
+ *
+ * The value (or thrown error) of a switch travels in t->xfer_value and
+ * t->xfer_err, read by the resumed side straight after its jump returns.
+ *
+ * Stacks are allocated on the first switch into a greenlet, not at
+ * creation: a million spawned tasks that run one after another then share
+ * one warm stack instead of faulting in a million. */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef GREEN__ASAN
+# include <sanitizer/common_interface_defs.h>
+#endif
+
+static __thread struct green__thread *tls_thread
+    __attribute__((tls_model("initial-exec")));
+
+static pthread_key_t thread_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static unsigned long next_id = 1;
+
+void (*green__greenlet_reap)(struct greenlet *g);
+void (*green__greenlet_nostack)(struct greenlet *g);
+
+static void thread_destroy(void *arg)
+{
+    struct green__thread *t = arg;
+    green__hub_thread_term(t);
+    green__stack_thread_term();
+    free(t->root.name);
+    free(t);
+    tls_thread = NULL;
+}
+
+static void make_key(void)
+{
+    pthread_key_create(&thread_key, thread_destroy);
+}
+
+static unsigned long new_id(void)
+{
+    return __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
+}
+
+static struct green__thread *thread_create(void)
+{
+    pthread_once(&key_once, make_key);
+    struct green__thread *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        return NULL;
+    }
+    t->errnop = &errno;
+    t->live.prev = t->live.next = &t->live;
+    green__waitq_init(&t->run_waiters);
+    struct greenlet *r = &t->root;
+    r->thread = t;
+    r->id = new_id();
+    r->state = GREEN__RUNNING;
+    r->flags = GREEN__ROOT | GREEN__STARTED;
+    r->wait.prev = r->wait.next = &r->wait;
+    r->live.prev = &t->live;
+    r->live.next = &t->live;
+    t->live.next = t->live.prev = &r->live;
+    t->current = r;
+    tls_thread = t;
+    pthread_setspecific(thread_key, t);
+    return t;
+}
+
+struct green__thread *green__thread_get(void)
+{
+    struct green__thread *t = tls_thread;
+    return GREEN__LIKELY(t != NULL) ? t : thread_create();
+}
+
+struct green__thread *green__thread_peek(void)
+{
+    return tls_thread;
+}
+
+/* --- switching ----------------------------------------------------------- */
+
+#ifdef GREEN__ASAN
+static void asan_start(struct greenlet *from, struct greenlet *to, int dying)
+{
+    const void *bottom = to->stack ? to->stack->lo : to->asan_bottom;
+    size_t size = to->stack ? to->stack->size : to->asan_size;
+    __sanitizer_start_switch_fiber(dying ? NULL : &from->asan_fake, bottom,
+                                   size);
+}
+
+static void asan_finish(struct greenlet *self, struct greenlet *from)
+{
+    const void *bottom;
+    size_t size;
+    __sanitizer_finish_switch_fiber(self->asan_fake, &bottom, &size);
+    self->asan_fake = NULL;
+    if (from != NULL && from->stack == NULL && from->asan_size == 0) {
+        from->asan_bottom = bottom; /* a root: we just learnt its bounds */
+        from->asan_size = size;
+    }
+}
+#else
+# define asan_start(from, to, dying) ((void)0)
+# define asan_finish(self, from) ((void)0)
+#endif
+
+/* Runs first in every context that resumes: restores its errno and gives
+ * back the stack of a greenlet that died switching here. */
+static inline void after_switch(struct green__thread *t, struct greenlet *self,
+                                struct greenlet *from)
+{
+    asan_finish(self, from);
+    (void)from;
+    *t->errnop = self->saved_errno;
+    struct greenlet *z = t->zombie;
+    if (GREEN__UNLIKELY(z != NULL)) {
+        t->zombie = NULL;
+        green__stack_free(z->stack);
+        z->stack = NULL;
+        if (z->flags & GREEN__REAP) {
+            green__greenlet_reap(z);
+        }
+    }
+}
+
+static void entry(void *arg);
+
+/* Gives a NEW greenlet its stack and initial context. */
+static int start(struct green__thread *t, struct greenlet *g)
+{
+    struct green__stack *s;
+    int r = green__stack_alloc(g->stack_size, &s);
+    if (r != 0) {
+        return r;
+    }
+    s->owner_id = g->id;
+    s->owner_name = g->name;
+    g->stack = s;
+    g->flags |= GREEN__STARTED;
+    g->sp = green__ctx_make(s->lo + s->size, s->size, entry);
+    g->live.prev = t->live.prev;
+    g->live.next = &t->live;
+    t->live.prev->next = &g->live;
+    t->live.prev = &g->live;
+    return 0;
+}
+
+static inline int jump(struct green__thread *t, struct greenlet *to)
+{
+    struct greenlet *from = t->current;
+    if (GREEN__UNLIKELY(to->stack == NULL && !(to->flags & GREEN__ROOT))) {
+        int r = start(t, to);
+        if (r != 0) {
+            return r;
+        }
+    }
+    from->saved_errno = *t->errnop;
+    to->state = GREEN__RUNNING;
+    t->current = to;
+    asan_start(from, to, 0);
+    struct greenlet *prev = green__ctx_jump(&from->sp, to->sp, from);
+    /* Resumed: whoever switched here set t->current = from. */
+    after_switch(t, from, prev);
+    return 0;
+}
+
+int green__greenlet_prepare(struct green__thread *t, struct greenlet *g)
+{
+    return g->state == GREEN__NEW && g->stack == NULL ? start(t, g) : 0;
+}
+
+int green__greenlet_jump(struct green__thread *t, struct greenlet *to)
+{
+    return jump(t, to);
+}
+
+_Noreturn void green__greenlet_exit(struct green__thread *t,
+                                    struct greenlet *to, void *result)
+{
+    struct greenlet *self = t->current;
+    self->state = GREEN__DEAD;
+    self->result = result;
+    green__link_remove(&self->live);
+    if (self->parent != NULL) {
+        self->parent->live_children--;
+    }
+    if (to->stack == NULL && !(to->flags & GREEN__ROOT) &&
+        start(t, to) != 0) {
+        fprintf(stderr, "libgreen: no stack to start greenlet #%lu, which "
+                        "a finished greenlet switched to\n", to->id);
+        abort();
+    }
+    t->zombie = self;
+    to->state = GREEN__RUNNING;
+    t->current = to;
+    asan_start(self, to, 1);
+    green__ctx_jump(&self->sp, to->sp, self);
+    abort(); /* a dead greenlet is never resumed */
+}
+
+/* The first frame of every greenlet. */
+static void entry(void *arg)
+{
+    struct green__thread *t = tls_thread;
+    struct greenlet *self = t->current;
+    after_switch(t, self, arg);
+    void *ret = self->run(t->xfer_value);
+
+    /* Return to the nearest living ancestor. A parent the hub owns (parked
+     * or queued) cannot take the value without breaking its wait. */
+    struct greenlet *p = self->parent;
+    while (p != NULL && p->state == GREEN__DEAD) {
+        p = p->parent;
+    }
+    if (p == NULL || p->state == GREEN__PARKED || p->state == GREEN__READY) {
+        fprintf(stderr, "libgreen: greenlet #%lu finished while its parent "
+                        "#%lu waits on the hub; its result is dropped\n",
+                self->id, p != NULL ? p->id : 0UL);
+        green__hub_exit(ret);
+    }
+    t->xfer_value = ret;
+    t->xfer_err = 0;
+    green__greenlet_exit(t, p, ret);
+}
+
+/* --- public API --------------------------------------------------------- */
+
+int green__greenlet_init(struct greenlet *g, struct green__thread *t,
+                         greenlet_run_t run, struct greenlet *parent,
+                         size_t stack_size)
+{
+    memset(g, 0, sizeof(*g));
+    g->thread = t;
+    g->parent = parent;
+    g->run = run;
+    g->stack_size = stack_size;
+    g->id = new_id();
+    g->state = GREEN__NEW;
+    g->wait.prev = g->wait.next = &g->wait;
+    if (parent != NULL) {
+        parent->live_children++;
+    }
+    return 0;
+}
+
+int greenlet_new(greenlet_t **out, greenlet_run_t run, greenlet_t *parent,
+                 size_t stack_size)
+{
+    size_t size;
+    if (out == NULL || run == NULL || green__stack_size(stack_size, &size)) {
+        return -EINVAL;
+    }
+    struct green__thread *t = green__thread_get();
+    if (t == NULL) {
+        return -ENOMEM;
+    }
+    if (parent == NULL) {
+        parent = t->current;
+    } else if (parent->thread != t) {
+        return -EPERM;
+    }
+    struct greenlet *g = malloc(sizeof(*g));
+    if (g == NULL) {
+        return -ENOMEM;
+    }
+    green__greenlet_init(g, t, run, parent, size);
+    *out = g;
+    return 0;
+}
+
+/* Checks shared by switch and throw. */
+static int switch_check(struct green__thread **tp, greenlet_t *g)
+{
+    if (g == NULL) {
+        return -EINVAL;
+    }
+    struct green__thread *t = green__thread_get();
+    if (t == NULL) {
+        return -ENOMEM;
+    }
+    if (g->thread != t) {
+        return -EPERM;
+    }
+    *tp = t;
+    if (g->state == GREEN__DEAD) {
+        return -ESRCH;
+    }
+    if (g->state == GREEN__PARKED || g->state == GREEN__READY ||
+        (g->flags & GREEN__HUB) ||
+        ((g->flags & GREEN__TASK) && g->state == GREEN__NEW)) {
+        return -EBUSY;
+    }
+    return 0;
+}
+
+/* Switches to g carrying value or err; returns what comes back. */
+static int do_switch(struct green__thread *t, greenlet_t *g, void *value,
+                     int err, void **result)
+{
+    struct greenlet *cur = t->current;
+    t->xfer_value = value;
+    t->xfer_err = err;
+    cur->state = GREEN__SUSPENDED;
+    int r = jump(t, g);
+    if (GREEN__UNLIKELY(r != 0)) {
+        cur->state = GREEN__RUNNING;
+        return r;
+    }
+    if (GREEN__UNLIKELY(t->xfer_err != 0)) {
+        r = t->xfer_err;
+        t->xfer_err = 0;
+        return r;
+    }
+    if (result != NULL) {
+        *result = t->xfer_value;
+    }
+    return 0;
+}
+
+int greenlet_switch(greenlet_t *g, void *value, void **result)
+{
+    struct green__thread *t = tls_thread;
+    /* The fast path: a suspended greenlet of this thread. */
+    if (GREEN__LIKELY(t != NULL && g != NULL && g->thread == t &&
+                      g->state == GREEN__SUSPENDED)) {
+        return do_switch(t, g, value, 0, result);
+    }
+    int r = switch_check(&t, g);
+    if (r != 0) {
+        return r;
+    }
+    if (g == t->current) {
+        if (result != NULL) {
+            *result = value;
+        }
+        return 0;
+    }
+    return do_switch(t, g, value, 0, result);
+}
+
+int greenlet_throw(greenlet_t *g, int err, void **result)
+{
+    struct green__thread *t;
+    int r = switch_check(&t, g);
+    if (r != 0) {
+        return r;
+    }
+    if (err >= 0) {
+        return -EINVAL;
+    }
+    if (g == t->current) {
+        return err;
+    }
+    if (g->state == GREEN__NEW) {
+        g->state = GREEN__DEAD; /* never runs */
+        if (g->parent != NULL) {
+            g->parent->live_children--;
+        }
+        return err;
+    }
+    return do_switch(t, g, NULL, err, result);
+}
+
+greenlet_t *greenlet_current(void)
+{
+    struct green__thread *t = green__thread_get();
+    return t != NULL ? t->current : NULL;
+}
+
+greenlet_t *greenlet_parent(const greenlet_t *g)
+{
+    return g != NULL ? g->parent : NULL;
+}
+
+int greenlet_set_parent(greenlet_t *g, greenlet_t *parent)
+{
+    if (g == NULL || parent == NULL || (g->flags & GREEN__ROOT) ||
+        (g->flags & (GREEN__TASK | GREEN__HUB))) {
+        return -EINVAL;
+    }
+    if (g->thread != parent->thread ||
+        g->thread != green__thread_peek()) {
+        return -EPERM;
+    }
+    for (struct greenlet *p = parent; p != NULL; p = p->parent) {
+        if (p == g) {
+            return -EINVAL; /* would make a cycle */
+        }
+    }
+    if (g->state != GREEN__DEAD) {
+        g->parent->live_children--;
+        parent->live_children++;
+    }
+    g->parent = parent;
+    return 0;
+}
+
+bool greenlet_started(const greenlet_t *g)
+{
+    return g != NULL && (g->flags & GREEN__STARTED);
+}
+
+bool greenlet_dead(const greenlet_t *g)
+{
+    return g != NULL && g->state == GREEN__DEAD;
+}
+
+void *greenlet_result(const greenlet_t *g)
+{
+    return g != NULL && g->state == GREEN__DEAD ? g->result : NULL;
+}
+
+int greenlet_set_name(greenlet_t *g, const char *name)
+{
+    if (g == NULL) {
+        return -EINVAL;
+    }
+    char *copy = NULL;
+    if (name != NULL && (copy = strdup(name)) == NULL) {
+        return -ENOMEM;
+    }
+    free(g->name);
+    g->name = copy;
+    if (g->stack != NULL) {
+        g->stack->owner_name = copy;
+    }
+    return 0;
+}
+
+const char *greenlet_name(const greenlet_t *g)
+{
+    return g != NULL ? g->name : NULL;
+}
+
+unsigned long greenlet_id(const greenlet_t *g)
+{
+    return g != NULL ? g->id : 0;
+}
+
+size_t greenlet_stack_size(const greenlet_t *g)
+{
+    return g == NULL ? 0 : g->stack != NULL ? g->stack->size : g->stack_size;
+}
+
+void green__greenlet_fini(struct greenlet *g)
+{
+    free(g->name);
+    g->name = NULL;
+}
+
+int greenlet_free(greenlet_t *g)
+{
+    if (g == NULL || (g->flags & (GREEN__ROOT | GREEN__TASK | GREEN__HUB))) {
+        return -EINVAL;
+    }
+    struct green__thread *t = green__thread_peek();
+    if (g->thread != t) {
+        return -EPERM;
+    }
+    if (g == t->current || g->state == GREEN__PARKED ||
+        g->state == GREEN__READY || g->live_children != 0) {
+        return -EBUSY;
+    }
+    if (g->state == GREEN__SUSPENDED) {
+        /* Discarded mid-run: drop its stack without resuming it. */
+        green__link_remove(&g->live);
+        green__stack_free(g->stack);
+        g->stack = NULL;
+    }
+    if (g->state != GREEN__DEAD && g->parent != NULL) {
+        g->parent->live_children--;
+    }
+    green__greenlet_fini(g);
+    free(g);
+    return 0;
+}
+
+const char *green__greenlet_label(const struct greenlet *g, char *buf,
+                                  size_t len)
+{
+    if (g->name != NULL) {
+        snprintf(buf, len, "'%s' (#%lu)", g->name, g->id);
+    } else if (g->flags & GREEN__ROOT) {
+        snprintf(buf, len, "root (#%lu)", g->id);
+    } else {
+        snprintf(buf, len, "#%lu", g->id);
+    }
+    return buf;
+}

@@ -1,0 +1,365 @@
+/* The hub: one libev loop per OS thread, run by its own greenlet, and the
+ * scheduler that parks and wakes greenlets around it. The only file that
+ * includes <ev.h>.
+ *
+ * Design. A greenlet that must wait parks: it records what it waits for,
+ * arms a timer if it has a deadline, and gives the CPU away. Whoever wakes
+ * it (a timer or I/O callback, a task ending, an event being set) only
+ * appends it to the ready queue with a wake code; nothing switches on a
+ * wake-up.
+ *
+ * Giving the CPU away goes straight to the next ready greenlet when there
+ * is one: a yield or a hand-off costs one context switch, not two through
+ * the hub. The hub greenlet runs only when nothing is ready, or when
+ * GREEN__BUDGET hand-offs in a row have passed without it, so that I/O and
+ * timers are polled even while greenlets keep each other busy (Go's
+ * scheduler makes the same trade with its global run queue check every 61
+ * schedule ticks).
+ *
+ * Rejected: running every greenlet from the hub's loop as libev callbacks
+ * (gevent's way) doubles the switches per wake-up; polling the loop with
+ * EVRUN_NOWAIT on every yield costs a system call per yield.
+ *
+ * Deadlock. The hub runs with nothing ready only to wait in ev_run(). If
+ * the loop then has no active watcher (no timer, no fd, no async), nothing
+ * can ever wake anyone: that is a deadlock, reported on stderr with every
+ * greenlet and what it waits for, and the root greenlet's wait (or, if the
+ * root is not parked, every wait) fails with -EDEADLK instead of hanging. */
+#include "internal.h"
+
+#include <ev.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define GREEN__BUDGET 256
+#define GREEN__HUB_STACK ((size_t)256 << 10)
+
+/* A timer that starts a NEW task later (green_spawn_later). */
+struct later {
+    ev_timer w;
+    struct greenlet *g;
+};
+
+/* Appends g to the ready queue. */
+static inline void ready_push(struct green__thread *t, struct greenlet *g)
+{
+    g->state = GREEN__READY;
+    g->ready_next = NULL;
+    if (t->ready_tail != NULL) {
+        t->ready_tail->ready_next = g;
+    } else {
+        t->ready_head = g;
+    }
+    t->ready_tail = g;
+}
+
+static inline struct greenlet *ready_pop(struct green__thread *t)
+{
+    struct greenlet *g = t->ready_head;
+    if (g != NULL) {
+        t->ready_head = g->ready_next;
+        if (t->ready_head == NULL) {
+            t->ready_tail = NULL;
+        }
+    }
+    return g;
+}
+
+/* The next greenlet to run: a ready one that has (or can get) a stack, or,
+ * when the budget is spent or nothing is ready, the hub. A spawned task
+ * whose stack cannot be allocated is ended by the task layer here. */
+static struct greenlet *pick_next(struct green__thread *t)
+{
+    while (t->budget != 0) {
+        struct greenlet *g = ready_pop(t);
+        if (g == NULL) {
+            break;
+        }
+        t->budget--;
+        if (GREEN__LIKELY(g->stack != NULL || (g->flags & GREEN__ROOT)) ||
+            green__greenlet_prepare(t, g) == 0) {
+            return g;
+        }
+        g->state = GREEN__NEW;
+        green__greenlet_nostack(g);
+    }
+    return t->hub;
+}
+
+static void deadlock(struct green__thread *t);
+
+static void *hub_run(void *arg)
+{
+    struct green__thread *t = green__thread_peek();
+    struct ev_loop *loop = t->loop;
+    (void)arg;
+    for (;;) {
+        t->budget = GREEN__BUDGET;
+        if (t->ready_head == NULL) {
+            if (t->nwatch == 0) {
+                deadlock(t);
+                continue;
+            }
+            ev_run(loop, EVRUN_ONCE);
+        } else {
+            ev_run(loop, EVRUN_NOWAIT);
+        }
+        struct greenlet *next = pick_next(t);
+        if (next != t->hub) {
+            t->hub->state = GREEN__PARKED; /* only the scheduler resumes it */
+            green__greenlet_jump(t, next);
+        }
+    }
+    return NULL;
+}
+
+static int hub_create(struct green__thread *t)
+{
+    struct greenlet *h = malloc(sizeof(*h));
+    if (h == NULL) {
+        return -ENOMEM;
+    }
+    t->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (t->loop == NULL) {
+        free(h);
+        return -ENOMEM;
+    }
+    green__greenlet_init(h, t, hub_run, &t->root, GREEN__HUB_STACK);
+    h->flags |= GREEN__HUB;
+    h->name = NULL;
+    if (green__greenlet_prepare(t, h) != 0) {
+        ev_loop_destroy(t->loop);
+        t->loop = NULL;
+        t->root.live_children--;
+        free(h);
+        return -ENOMEM;
+    }
+    h->state = GREEN__PARKED;
+    t->hub = h;
+    return 0;
+}
+
+/* The calling thread's state with a hub, or NULL if one cannot be made. */
+static struct green__thread *hub_thread(void)
+{
+    struct green__thread *t = green__thread_get();
+    if (GREEN__UNLIKELY(t == NULL || (t->hub == NULL && hub_create(t) != 0))) {
+        return NULL;
+    }
+    return t;
+}
+
+/* Leaves the running greenlet (already PARKED or READY) for the next. */
+static inline int schedule(struct green__thread *t)
+{
+    struct greenlet *self = t->current;
+    struct greenlet *next = pick_next(t);
+    if (next == self) {
+        self->state = GREEN__RUNNING; /* it was the only one ready */
+        return 0;
+    }
+    return green__greenlet_jump(t, next);
+}
+
+static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct greenlet *g = w->data;
+    (void)loop, (void)revents;
+    g->thread->nwatch--;
+    green__hub_wake(g, -ETIMEDOUT);
+}
+
+int green__hub_park(double timeout, const char *what, const void *obj)
+{
+    struct green__thread *t = hub_thread();
+    if (t == NULL) {
+        return -ENOMEM;
+    }
+    struct greenlet *self = t->current;
+    if (self->flags & GREEN__HUB) {
+        return -EPERM;
+    }
+    if (self->flags & GREEN__CANCELLED) {
+        return -ECANCELED;
+    }
+    if (timeout <= 0.0) {
+        return -ETIMEDOUT;
+    }
+    /* The timer lives in this frame, which lives as long as the park. */
+    ev_timer tw;
+    bool timed = isfinite(timeout);
+    if (timed) {
+        ev_now_update(t->loop); /* ev_now() is stale after a busy spell */
+        ev_timer_init(&tw, on_timeout, timeout, 0.0);
+        tw.data = self;
+        ev_timer_start(t->loop, &tw);
+        t->nwatch++;
+    }
+    self->state = GREEN__PARKED;
+    self->wait_what = what;
+    self->wait_obj = obj;
+    self->wake = 0;
+    int r = schedule(t);
+    if (timed && ev_is_active(&tw)) {
+        ev_timer_stop(t->loop, &tw);
+        t->nwatch--;
+    }
+    self->wait_what = NULL;
+    self->wait_obj = NULL;
+    self->wait_on = NULL;
+    return r != 0 ? r : self->wake;
+}
+
+void green__hub_wake(struct greenlet *g, int code)
+{
+    if (g->state == GREEN__PARKED && !(g->flags & GREEN__HUB)) {
+        g->wake = code;
+        ready_push(g->thread, g);
+    }
+}
+
+void green__hub_ready(struct greenlet *g)
+{
+    ready_push(g->thread, g);
+}
+
+int green__hub_yield(void)
+{
+    struct green__thread *t = hub_thread();
+    if (t == NULL) {
+        return -ENOMEM;
+    }
+    struct greenlet *self = t->current;
+    if (self->flags & GREEN__HUB) {
+        return -EPERM;
+    }
+    if (self->flags & GREEN__CANCELLED) {
+        return -ECANCELED;
+    }
+    ready_push(t, self);
+    return schedule(t);
+}
+
+_Noreturn void green__hub_exit(void *result)
+{
+    struct green__thread *t = green__thread_peek();
+    green__greenlet_exit(t, pick_next(t), result);
+}
+
+static void on_later(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct later *l = (struct later *)w;
+    (void)loop, (void)revents;
+    l->g->thread->nwatch--;
+    ready_push(l->g->thread, l->g);
+    free(l);
+}
+
+void *green__hub_ready_later(struct greenlet *g, double seconds, int *err)
+{
+    struct green__thread *t = hub_thread();
+    struct later *l = t != NULL ? malloc(sizeof(*l)) : NULL;
+    if (l == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    l->g = g;
+    ev_now_update(t->loop);
+    ev_timer_init(&l->w, on_later, seconds, 0.0);
+    ev_timer_start(t->loop, &l->w);
+    t->nwatch++;
+    return l;
+}
+
+void green__hub_cancel_later(void *timer)
+{
+    struct later *l = timer;
+    ev_timer_stop(l->g->thread->loop, &l->w);
+    l->g->thread->nwatch--;
+    free(l);
+}
+
+int green__waitq_wait(struct green__waitq *q, double timeout,
+                      const char *what, const void *obj)
+{
+    struct greenlet *self = greenlet_current();
+    if (self == NULL) {
+        return -ENOMEM;
+    }
+    green__waitq_push(q, self);
+    int r = green__hub_park(timeout, what, obj);
+    if (green__link_linked(&self->wait)) {
+        green__link_remove(&self->wait); /* not woken by a waker */
+    }
+    return r;
+}
+
+void green__waitq_wake_all(struct green__waitq *q, int code)
+{
+    struct greenlet *g;
+    while ((g = green__waitq_pop(q)) != NULL) {
+        green__hub_wake(g, code);
+    }
+}
+
+static const char *state_name(const struct greenlet *g)
+{
+    switch (g->state) {
+    case GREEN__RUNNING: return "running";
+    case GREEN__SUSPENDED: return "suspended in greenlet_switch";
+    case GREEN__READY: return "ready";
+    case GREEN__PARKED: return "waiting in";
+    default: return "?";
+    }
+}
+
+static void deadlock(struct green__thread *t)
+{
+    char a[80], b[80];
+    fprintf(stderr, "libgreen: deadlock: every greenlet of this thread is "
+                    "blocked, and no fd, timer or ready greenlet is left "
+                    "that could wake one:\n");
+    size_t parked = 0;
+    for (struct green__link *l = t->live.next; l != &t->live; l = l->next) {
+        struct greenlet *g = GREEN__CONTAINER(l, struct greenlet, live);
+        if (g->flags & GREEN__HUB) {
+            continue;
+        }
+        fprintf(stderr, "  greenlet %s: %s",
+                green__greenlet_label(g, a, sizeof(a)), state_name(g));
+        if (g->state == GREEN__PARKED) {
+            parked++;
+            fprintf(stderr, " %s", g->wait_what ? g->wait_what : "a wait");
+            if (g->wait_on != NULL) {
+                fprintf(stderr, " %s",
+                        green__greenlet_label(g->wait_on, b, sizeof(b)));
+            } else if (g->wait_obj != NULL) {
+                fprintf(stderr, " %p", g->wait_obj);
+            }
+        }
+        fputc('\n', stderr);
+    }
+    if (t->root.state == GREEN__PARKED) {
+        green__hub_wake(&t->root, -EDEADLK);
+        return;
+    }
+    if (parked == 0) {
+        fprintf(stderr, "libgreen: nothing is waiting on the hub either; "
+                        "aborting\n");
+        abort();
+    }
+    for (struct green__link *l = t->live.next; l != &t->live; l = l->next) {
+        green__hub_wake(GREEN__CONTAINER(l, struct greenlet, live), -EDEADLK);
+    }
+}
+
+void green__hub_thread_term(struct green__thread *t)
+{
+    if (t->hub != NULL) {
+        ev_loop_destroy(t->loop);
+        t->loop = NULL;
+        free(t->hub);
+        t->hub = NULL;
+    }
+}

@@ -1,0 +1,436 @@
+/* Greenlet stacks.
+ *
+ * A stack is a slot in an arena: one anonymous mapping holding up to 256
+ * slots, each a guard region followed by the usable stack (stacks grow
+ * down, so a greenlet that overflows runs into its own guard):
+ *
+ *   arena base                                            arena end
+ *   | guard | stack 0 ... | guard | stack 1 ... | ... | guard | stack n-1 |
+ *
+ * Why arenas: the kernel caps the number of mappings (vm.max_map_count,
+ * 65,530 by default), and one mmap per stack plus an mprotect'ed guard costs
+ * two of them, which stops near 32K greenlets. Linux 6.13+ has
+ * MADV_GUARD_INSTALL, which marks guard pages in the page tables without
+ * splitting the mapping: an arena of 256 stacks stays one mapping, and a
+ * million stacks need about 4,000. Where the kernel lacks it, guards fall
+ * back to mprotect(PROT_NONE), which splits the mapping again.
+ *
+ * Arenas are mapped MAP_NORESERVE and MADV_NOHUGEPAGE: a stack costs only
+ * the pages it touches, never a transparent 2 MiB page.
+ *
+ * Pools are per OS thread (greenlets never move between threads), one per
+ * stack size, so nothing here locks. A freed stack goes on the pool's hot
+ * list, pages still resident, for the next greenlet; past GREEN__HOT_MAX hot
+ * stacks, a freed stack's pages go back to the kernel first.
+ *
+ * Overflow: a SIGSEGV handler, run on a per-thread sigaltstack (the
+ * overflowing stack has no room left), looks the fault address up among the
+ * calling thread's guard regions, prints which greenlet overflowed and its
+ * stack size, and aborts. Other faults go to the handler that was there
+ * before. */
+#include "stack.h"
+
+#include "green_config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#if GREEN_HAVE_VALGRIND
+# include <valgrind/valgrind.h>
+#endif
+#ifdef GREEN__ASAN
+# include <sanitizer/asan_interface.h>
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+# define MADV_GUARD_INSTALL 102
+#endif
+
+#define GREEN__DEFAULT_STACK ((size_t)128 << 10)
+#define GREEN__GUARD ((size_t)16 << 10) /* catches frames up to 16 KiB */
+#define GREEN__ARENA_SLOTS 256
+#define GREEN__ARENA_BYTES ((size_t)64 << 20)
+#define GREEN__HOT_MAX 64
+#define GREEN__ALTSTACK ((size_t)64 << 10)
+
+struct green__arena {
+    char *base;                 /* start of the mapping */
+    size_t len;                 /* its length */
+    size_t slot;                /* guard + stack size of each slot */
+    unsigned nslots;            /* slots in the mapping */
+    unsigned used;              /* slots handed out at least once */
+    struct green__arena *next;  /* the thread's arenas, newest first */
+    struct green__stack desc[]; /* one descriptor per slot */
+};
+
+/* Stacks of one size, for one thread. */
+struct pool {
+    size_t size;
+    struct green__stack *hot;   /* free, pages possibly resident */
+    struct green__stack *cold;  /* free, pages given back */
+    unsigned nhot;
+    struct green__arena *open;  /* newest arena, may have unused slots */
+    struct pool *next;
+};
+
+struct stack_thread {
+    struct pool *pools;         /* every size this thread used */
+    struct green__arena *arenas;/* every arena, for lookups and term */
+    size_t in_use;
+    void *altstack;             /* ours, or NULL if the thread had one */
+};
+
+static __thread struct stack_thread st
+    __attribute__((tls_model("initial-exec")));
+
+static size_t page_size;
+static size_t default_size;
+static int guard_mode; /* 0 unknown, 1 MADV_GUARD_INSTALL, 2 mprotect */
+static struct sigaction old_segv;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+/* Parses GREEN_STACK_SIZE: a byte count with an optional k/m/g suffix.
+ * Returns 0 when absent or invalid. */
+static size_t parse_env_size(void)
+{
+    const char *s = getenv("GREEN_STACK_SIZE");
+    if (s == NULL || *s == '\0') {
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned shift = 0;
+    if (*end == 'k' || *end == 'K') {
+        shift = 10, end++;
+    } else if (*end == 'm' || *end == 'M') {
+        shift = 20, end++;
+    } else if (*end == 'g' || *end == 'G') {
+        shift = 30, end++;
+    }
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v == 0 ||
+        v > (GREEN__STACK_MAX >> shift)) {
+        fprintf(stderr,
+                "libgreen: GREEN_STACK_SIZE=\"%s\" is not a stack size "
+                "(bytes with an optional k, m or g suffix, at most 1g); "
+                "using %zu bytes\n", s, GREEN__DEFAULT_STACK);
+        return 0;
+    }
+    return (size_t)v << shift;
+}
+
+static size_t round_size(size_t n)
+{
+    if (n < GREEN__STACK_MIN) {
+        n = GREEN__STACK_MIN;
+    }
+    return (n + page_size - 1) & ~(page_size - 1);
+}
+
+static void on_segv(int sig, siginfo_t *si, void *uc);
+
+static void init_once(void)
+{
+    page_size = (size_t)sysconf(_SC_PAGESIZE);
+    size_t env = parse_env_size();
+    default_size = round_size(env != 0 ? env : GREEN__DEFAULT_STACK);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+}
+
+size_t green__stack_default_size(void)
+{
+    pthread_once(&once, init_once);
+    return default_size;
+}
+
+int green__stack_size(size_t request, size_t *out)
+{
+    pthread_once(&once, init_once);
+    if (request > GREEN__STACK_MAX) {
+        return -EINVAL;
+    }
+    *out = request == 0 ? default_size : round_size(request);
+    return 0;
+}
+
+/* Gives the thread a sigaltstack unless it already has one, so the overflow
+ * handler can run when the faulting stack is exhausted. */
+static void ensure_altstack(void)
+{
+    stack_t cur;
+    if (st.altstack != NULL || sigaltstack(NULL, &cur) != 0 ||
+        !(cur.ss_flags & SS_DISABLE)) {
+        return;
+    }
+    void *p = mmap(NULL, GREEN__ALTSTACK, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        return;
+    }
+    stack_t ss = { .ss_sp = p, .ss_size = GREEN__ALTSTACK, .ss_flags = 0 };
+    if (sigaltstack(&ss, NULL) != 0) {
+        munmap(p, GREEN__ALTSTACK);
+        return;
+    }
+    st.altstack = p;
+}
+
+static struct green__arena *arena_new(size_t size)
+{
+    size_t slot = GREEN__GUARD + size;
+    size_t n = GREEN__ARENA_BYTES / slot;
+    if (n < 1) {
+        n = 1;
+    } else if (n > GREEN__ARENA_SLOTS) {
+        n = GREEN__ARENA_SLOTS;
+    }
+    struct green__arena *a =
+        calloc(1, sizeof(*a) + n * sizeof(struct green__stack));
+    if (a == NULL) {
+        return NULL;
+    }
+    a->len = n * slot;
+    a->base = mmap(NULL, a->len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (a->base == MAP_FAILED) {
+        free(a);
+        return NULL;
+    }
+    madvise(a->base, a->len, MADV_NOHUGEPAGE);
+    a->slot = slot;
+    a->nslots = (unsigned)n;
+    for (size_t i = 0; i < n; i++) {
+        a->desc[i].lo = a->base + i * slot + GREEN__GUARD;
+        a->desc[i].size = size;
+        a->desc[i].arena = a;
+    }
+    a->next = st.arenas;
+    st.arenas = a;
+    return a;
+}
+
+/* Installs the guard below s, the first time s is handed out. */
+static int install_guard(struct green__stack *s)
+{
+    char *g = s->lo - GREEN__GUARD;
+    if (guard_mode != 2) {
+        if (madvise(g, GREEN__GUARD, MADV_GUARD_INSTALL) == 0) {
+            guard_mode = 1;
+            s->guarded = 1;
+            return 0;
+        }
+        if (guard_mode == 1) {
+            return -ENOMEM; /* worked before: a real failure */
+        }
+        guard_mode = 2; /* this kernel has no guard markers */
+    }
+    if (mprotect(g, GREEN__GUARD, PROT_NONE) != 0) {
+        return -ENOMEM; /* typically vm.max_map_count reached */
+    }
+    s->guarded = 1;
+    return 0;
+}
+
+static struct pool *pool_get(size_t size)
+{
+    for (struct pool *p = st.pools; p != NULL; p = p->next) {
+        if (p->size == size) {
+            return p;
+        }
+    }
+    struct pool *p = calloc(1, sizeof(*p));
+    if (p != NULL) {
+        p->size = size;
+        p->next = st.pools;
+        st.pools = p;
+    }
+    return p;
+}
+
+static struct green__stack *slot_take(struct pool *p)
+{
+    struct green__stack *s;
+    if ((s = p->hot) != NULL) {
+        p->hot = s->next;
+        p->nhot--;
+        return s;
+    }
+    if ((s = p->cold) != NULL) {
+        p->cold = s->next;
+        return s;
+    }
+    if (p->open == NULL || p->open->used == p->open->nslots) {
+        if ((p->open = arena_new(p->size)) == NULL) {
+            return NULL;
+        }
+    }
+    s = &p->open->desc[p->open->used++];
+    if (install_guard(s) != 0) {
+        p->open->used--;
+        return NULL;
+    }
+    return s;
+}
+
+int green__stack_alloc(size_t size, struct green__stack **out)
+{
+    pthread_once(&once, init_once);
+    ensure_altstack();
+    struct pool *p = pool_get(size);
+    struct green__stack *s = p != NULL ? slot_take(p) : NULL;
+    if (s == NULL) {
+        return -ENOMEM;
+    }
+    s->next = NULL;
+    s->resident = 1;
+    s->owner_id = 0;
+    s->owner_name = NULL;
+#if GREEN_HAVE_VALGRIND
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, s->lo + s->size);
+#endif
+    st.in_use++;
+    *out = s;
+    return 0;
+}
+
+void green__stack_free(struct green__stack *s)
+{
+    struct pool *p = pool_get(s->size);
+#if GREEN_HAVE_VALGRIND
+    VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+#endif
+#ifdef GREEN__ASAN
+    /* A discarded greenlet leaves its frames' redzones poisoned. */
+    ASAN_UNPOISON_MEMORY_REGION(s->lo, s->size);
+#endif
+    st.in_use--;
+    if (p == NULL) {
+        return; /* cannot happen: the pool existed at alloc; leak the slot */
+    }
+    if (p->nhot < GREEN__HOT_MAX) {
+        s->next = p->hot;
+        p->hot = s;
+        p->nhot++;
+        return;
+    }
+    madvise(s->lo, s->size, MADV_DONTNEED);
+    s->resident = 0;
+    s->next = p->cold;
+    p->cold = s;
+}
+
+size_t green__stack_in_use(void)
+{
+    return st.in_use;
+}
+
+void green__stack_thread_term(void)
+{
+    while (st.arenas != NULL) {
+        struct green__arena *a = st.arenas;
+        st.arenas = a->next;
+        munmap(a->base, a->len);
+        free(a);
+    }
+    while (st.pools != NULL) {
+        struct pool *p = st.pools;
+        st.pools = p->next;
+        free(p);
+    }
+    if (st.altstack != NULL) {
+        stack_t ss = { .ss_flags = SS_DISABLE };
+        sigaltstack(&ss, NULL);
+        munmap(st.altstack, GREEN__ALTSTACK);
+        st.altstack = NULL;
+    }
+    st.in_use = 0;
+}
+
+/* --- overflow report (async-signal-safe: no stdio, no malloc) ---------- */
+
+static size_t put_str(char *buf, size_t at, size_t cap, const char *s)
+{
+    while (*s != '\0' && at < cap) {
+        buf[at++] = *s++;
+    }
+    return at;
+}
+
+static size_t put_num(char *buf, size_t at, size_t cap, unsigned long v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0 && at < cap) {
+        buf[at++] = tmp[--n];
+    }
+    return at;
+}
+
+/* The in-use stack whose guard region holds addr, or NULL. */
+static const struct green__stack *guard_owner(const char *addr)
+{
+    for (const struct green__arena *a = st.arenas; a; a = a->next) {
+        if (addr < a->base || addr >= a->base + a->len) {
+            continue;
+        }
+        size_t i = (size_t)(addr - a->base) / a->slot;
+        const struct green__stack *s = &a->desc[i];
+        if (i < a->used && addr < s->lo && s->guarded) {
+            return s;
+        }
+        return NULL;
+    }
+    return NULL;
+}
+
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+    const struct green__stack *s = guard_owner((const char *)si->si_addr);
+    if (s != NULL) {
+        char msg[256];
+        size_t n = put_str(msg, 0, sizeof(msg), "libgreen: stack overflow in greenlet ");
+        if (s->owner_name != NULL) {
+            n = put_str(msg, n, sizeof(msg), "'");
+            n = put_str(msg, n, sizeof(msg), s->owner_name);
+            n = put_str(msg, n, sizeof(msg), "' ");
+        }
+        n = put_str(msg, n, sizeof(msg), "#");
+        n = put_num(msg, n, sizeof(msg), s->owner_id);
+        n = put_str(msg, n, sizeof(msg), ": its stack is ");
+        n = put_num(msg, n, sizeof(msg), s->size);
+        n = put_str(msg, n, sizeof(msg),
+                    " bytes (raise it with the stack_size argument or "
+                    "GREEN_STACK_SIZE)\n");
+        ssize_t w = write(2, msg, n);
+        (void)w;
+        abort();
+    }
+    /* Not ours: hand the fault to whoever handled SIGSEGV before us. */
+    if (old_segv.sa_flags & SA_SIGINFO) {
+        old_segv.sa_sigaction(sig, si, uc);
+    } else if (old_segv.sa_handler != SIG_DFL &&
+               old_segv.sa_handler != SIG_IGN) {
+        old_segv.sa_handler(sig);
+    } else {
+        signal(SIGSEGV, SIG_DFL); /* the access faults again, fatally */
+    }
+}

@@ -1,0 +1,423 @@
+/* Tasks: greenlets the hub schedules, with an outcome others can wait for.
+ *
+ * A task is one allocation: the greenlet it runs on is embedded, so a
+ * spawn costs one malloc and no stack until the task first runs. Its life:
+ *
+ *   spawn -> PENDING (queued, or waiting for its spawn_later timer)
+ *         -> RUNNING (task_main started on its own stack)
+ *         -> DONE / FAILED / CANCELLED ("ended": links run, joiners wake)
+ *
+ * and, apart from that, its memory lives until both the caller has given
+ * the handle back (green_task_release) and the greenlet will never run
+ * again. A task that ends while its greenlet is still on the ready queue
+ * (killed before it started) is only freed once the greenlet has been
+ * popped and died, which the greenlet layer reports through
+ * green__greenlet_reap after the stack is given back. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+struct link {
+    green_link_fn_t fn;
+    void *userdata;
+    struct link *next;
+};
+
+struct green_task {
+    struct greenlet g;            /* the greenlet it runs on */
+    green_fn_t fn;                /* body and its argument */
+    void *arg;
+    void *result;                 /* fn's return value once DONE */
+    int err;                      /* 0, or the error once FAILED/CANCELLED */
+    int fail;                     /* set by green_fail() while running */
+    unsigned char status;         /* green_task_status_t */
+    unsigned char joined;         /* green_join() succeeded once */
+    unsigned char released;       /* the caller gave the handle back */
+    struct green__waitq joiners;  /* green_join()/joinall() callers */
+    struct link *links;           /* callbacks to run at the end, FIFO */
+    void *later;                  /* spawn_later timer while g is NEW */
+};
+
+#define TASK_OF(gl) GREEN__CONTAINER(gl, struct green_task, g)
+
+static bool ended(const struct green_task *t)
+{
+    return t->status >= GREEN_TASK_DONE;
+}
+
+static void task_free(struct green_task *t)
+{
+    green__greenlet_fini(&t->g);
+    free(t);
+}
+
+/* The greenlet will never run again (or never ran and never will). */
+static bool greenlet_gone(const struct green_task *t)
+{
+    return t->g.state == GREEN__DEAD ||
+           (t->g.state == GREEN__NEW && t->later == NULL);
+}
+
+/* Records the outcome and tells everyone who asked. */
+static void finish(struct green_task *t, green_task_status_t status, int err,
+                   void *result)
+{
+    struct green__thread *th = t->g.thread;
+    t->status = (unsigned char)status;
+    t->err = err;
+    t->result = result;
+    th->live_tasks--;
+    while (t->links != NULL) {
+        struct link *l = t->links;
+        t->links = l->next;
+        l->fn(t, l->userdata);
+        free(l);
+    }
+    green__waitq_wake_all(&t->joiners, 0);
+    if (th->live_tasks == 0) {
+        green__waitq_wake_all(&th->run_waiters, 0);
+    }
+}
+
+static void *task_main(void *arg)
+{
+    struct green_task *t = TASK_OF(green__thread_peek()->current);
+    (void)arg;
+    if (!ended(t)) { /* killed while still queued: never runs */
+        t->status = GREEN_TASK_RUNNING;
+        void *r = t->fn(t->arg);
+        if (t->g.flags & GREEN__CANCELLED) {
+            finish(t, GREEN_TASK_CANCELLED, -ECANCELED, NULL);
+        } else if (t->fail != 0) {
+            finish(t, GREEN_TASK_FAILED, t->fail, NULL);
+        } else {
+            finish(t, GREEN_TASK_DONE, 0, r);
+        }
+    }
+    if (t->released) {
+        t->g.flags |= GREEN__REAP;
+    }
+    green__hub_exit(NULL);
+}
+
+static void reap(struct greenlet *g)
+{
+    task_free(TASK_OF(g));
+}
+
+static void nostack(struct greenlet *g)
+{
+    struct green_task *t = TASK_OF(g);
+    if (!ended(t)) {
+        finish(t, GREEN_TASK_FAILED, -ENOMEM, NULL);
+    }
+    if (t->released) {
+        task_free(t);
+    }
+}
+
+static int task_new(struct green_task **out, green_fn_t fn, void *arg,
+                    const green_spawn_opts_t *opts)
+{
+    size_t size;
+    if (fn == NULL ||
+        green__stack_size(opts != NULL ? opts->stack_size : 0, &size) != 0) {
+        return -EINVAL;
+    }
+    struct green__thread *th = green__thread_get();
+    struct green_task *t = th != NULL ? malloc(sizeof(*t)) : NULL;
+    if (t == NULL) {
+        return -ENOMEM;
+    }
+    green__greenlet_init(&t->g, th, task_main, NULL, size);
+    t->g.flags = GREEN__TASK;
+    t->fn = fn;
+    t->arg = arg;
+    t->result = NULL;
+    t->err = 0;
+    t->fail = 0;
+    t->status = GREEN_TASK_PENDING;
+    t->joined = 0;
+    t->released = 0;
+    green__waitq_init(&t->joiners);
+    t->links = NULL;
+    t->later = NULL;
+    if (opts != NULL && opts->name != NULL &&
+        greenlet_set_name(&t->g, opts->name) != 0) {
+        free(t);
+        return -ENOMEM;
+    }
+    green__greenlet_reap = reap;
+    green__greenlet_nostack = nostack;
+    *out = t;
+    return 0;
+}
+
+/* Hands the new task to the caller, or detaches it. */
+static void task_publish(struct green_task *t, green_task_t **out)
+{
+    t->g.thread->live_tasks++;
+    if (out != NULL) {
+        *out = t;
+    } else {
+        t->released = 1;
+    }
+}
+
+int green_spawn_ex(green_task_t **out, green_fn_t fn, void *arg,
+                   const green_spawn_opts_t *opts)
+{
+    struct green_task *t;
+    int r = task_new(&t, fn, arg, opts);
+    if (r != 0) {
+        return r;
+    }
+    task_publish(t, out);
+    green__hub_ready(&t->g);
+    return 0;
+}
+
+int green_spawn(green_task_t **out, green_fn_t fn, void *arg)
+{
+    return green_spawn_ex(out, fn, arg, NULL);
+}
+
+int green_spawn_later(green_task_t **out, double seconds, green_fn_t fn,
+                      void *arg)
+{
+    if (green__check_timeout(seconds) != 0) {
+        return -EINVAL;
+    }
+    struct green_task *t;
+    int r = task_new(&t, fn, arg, NULL);
+    if (r != 0) {
+        return r;
+    }
+    if ((t->later = green__hub_ready_later(&t->g, seconds, &r)) == NULL) {
+        task_free(t);
+        return r;
+    }
+    task_publish(t, out);
+    return 0;
+}
+
+/* Checks shared by join, joinall and kill: 0, -EINVAL or -EPERM. */
+static int task_check(const struct green_task *t)
+{
+    if (t == NULL || t->released) {
+        return -EINVAL;
+    }
+    return t->g.thread == green__thread_peek() ? 0 : -EPERM;
+}
+
+/* Waits for t to end, at most timeout seconds. */
+static int wait_end(struct green_task *t, double timeout)
+{
+    if (ended(t)) {
+        return 0;
+    }
+    struct green__thread *th = t->g.thread;
+    if (th->current == &t->g) {
+        return -EDEADLK;
+    }
+    struct greenlet *self = th->current;
+    self->wait_on = &t->g;
+    int r = green__waitq_wait(&t->joiners, timeout, "green_join on", t);
+    self->wait_on = NULL;
+    return ended(t) ? 0 : r;
+}
+
+int green_join(green_task_t *t, double timeout, void **result)
+{
+    int r = task_check(t);
+    if (r != 0) {
+        return r;
+    }
+    if (t->joined || green__check_timeout(timeout) != 0) {
+        return -EINVAL;
+    }
+    if ((r = wait_end(t, timeout)) != 0) {
+        return r;
+    }
+    t->joined = 1;
+    if (result != NULL) {
+        *result = t->result;
+    }
+    return 0;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int green_joinall(green_task_t *const *tasks, size_t n, double timeout)
+{
+    if ((tasks == NULL && n > 0) || green__check_timeout(timeout) != 0) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int r = task_check(tasks[i]);
+        if (r != 0) {
+            return r;
+        }
+    }
+    double deadline = now() + timeout;
+    for (size_t i = 0; i < n; i++) {
+        double left = isfinite(timeout) ? deadline - now() : timeout;
+        int r = wait_end(tasks[i], left > 0.0 ? left : 0.0);
+        if (r != 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
+int green_sleep(double seconds)
+{
+    if (green__check_timeout(seconds) != 0) {
+        return -EINVAL;
+    }
+    if (seconds == 0.0) {
+        return green__hub_yield();
+    }
+    int r = green__hub_park(seconds, "green_sleep", NULL);
+    return r == -ETIMEDOUT ? 0 : r;
+}
+
+int green_kill(green_task_t *t)
+{
+    int r = task_check(t);
+    if (r != 0) {
+        return r;
+    }
+    if (ended(t)) {
+        return -ESRCH;
+    }
+    t->g.flags |= GREEN__CANCELLED;
+    if (t->status == GREEN_TASK_PENDING) {
+        if (t->g.state == GREEN__NEW && t->later != NULL) {
+            green__hub_cancel_later(t->later);
+            t->later = NULL;
+        }
+        finish(t, GREEN_TASK_CANCELLED, -ECANCELED, NULL);
+    } else {
+        green__hub_wake(&t->g, -ECANCELED);
+    }
+    return 0;
+}
+
+int green_link(green_task_t *t, green_link_fn_t fn, void *userdata)
+{
+    int r = task_check(t);
+    if (r != 0 || fn == NULL) {
+        return r != 0 ? r : -EINVAL;
+    }
+    if (ended(t)) {
+        fn(t, userdata);
+        return 0;
+    }
+    struct link *l = malloc(sizeof(*l));
+    if (l == NULL) {
+        return -ENOMEM;
+    }
+    l->fn = fn;
+    l->userdata = userdata;
+    l->next = NULL;
+    struct link **p = &t->links;
+    while (*p != NULL) {
+        p = &(*p)->next;
+    }
+    *p = l;
+    return 0;
+}
+
+int green_run(void)
+{
+    struct green__thread *th = green__thread_get();
+    if (th == NULL) {
+        return -ENOMEM;
+    }
+    if (th->current->flags & GREEN__TASK) {
+        return -EDEADLK; /* it would wait for itself */
+    }
+    while (th->live_tasks > 0) {
+        int r = green__waitq_wait(&th->run_waiters, GREEN_FOREVER,
+                                  "green_run", NULL);
+        if (r != 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
+void *green_fail(int err)
+{
+    green_task_t *t = green_current();
+    if (t != NULL) {
+        t->fail = err < 0 ? err : err > 0 ? -err : -EINVAL;
+    }
+    return NULL;
+}
+
+green_task_t *green_current(void)
+{
+    struct green__thread *th = green__thread_peek();
+    if (th == NULL || !(th->current->flags & GREEN__TASK)) {
+        return NULL;
+    }
+    return TASK_OF(th->current);
+}
+
+green_task_status_t green_task_status(const green_task_t *t)
+{
+    return t != NULL ? (green_task_status_t)t->status : GREEN_TASK_PENDING;
+}
+
+int green_task_error(const green_task_t *t)
+{
+    return t != NULL ? t->err : -EINVAL;
+}
+
+void *green_task_result(const green_task_t *t)
+{
+    return t != NULL ? t->result : NULL;
+}
+
+bool green_task_done(const green_task_t *t)
+{
+    return t != NULL && ended(t);
+}
+
+greenlet_t *green_task_greenlet(green_task_t *t)
+{
+    return t != NULL ? &t->g : NULL;
+}
+
+int green_task_set_name(green_task_t *t, const char *name)
+{
+    return t != NULL ? greenlet_set_name(&t->g, name) : -EINVAL;
+}
+
+void green_task_release(green_task_t *t)
+{
+    if (t == NULL || t->released) {
+        return;
+    }
+    t->released = 1;
+    if (ended(t) && greenlet_gone(t)) {
+        task_free(t);
+    } else if (t->g.state != GREEN__NEW || t->later != NULL) {
+        t->g.flags |= GREEN__REAP; /* freed once its greenlet has died */
+    }
+}
+
+const char *green_task_status_name(green_task_status_t s)
+{
+    static const char *const names[] = {"pending", "running", "done",
+                                        "failed", "cancelled"};
+    return (unsigned)s < 5 ? names[s] : "invalid";
+}

@@ -1,0 +1,205 @@
+#include "helpers.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+double green_test_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int green_test_fork_capture(void (*fn)(void *), void *arg, char *buf,
+                            size_t len)
+{
+    int p[2];
+    if (pipe(p) != 0) {
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], 2);
+        close(p[1]);
+        fn(arg);
+        _exit(0);
+    }
+    close(p[1]);
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(p[0], buf + got, len - 1 - got);
+        if (n <= 0 || got + (size_t)n >= len - 1) {
+            if (n > 0) {
+                got += (size_t)n;
+            }
+            break;
+        }
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    close(p[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+int green_test_count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL) {
+        return -1;
+    }
+    int n = 0;
+    while (readdir(d) != NULL) {
+        n++;
+    }
+    closedir(d);
+    return n - 3; /* ".", ".." and the DIR's own fd */
+}
+
+int green_test_valgrind(void)
+{
+    const char *v = getenv("GREEN_VALGRIND");
+    return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
+}
+
+double green_test_slowdown(void)
+{
+    if (green_test_valgrind()) {
+        return 20.0;
+    }
+#if defined(__SANITIZE_ADDRESS__)
+    return 3.0;
+#else
+    return 1.0;
+#endif
+}
+
+long green_test_status_kib(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t flen = strlen(field);
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
+            kib = strtol(line + flen + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kib;
+}
+
+int green_test_count_maps(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (f == NULL) {
+        return -1;
+    }
+    int n = 0;
+    int c;
+    while ((c = getc(f)) != EOF) {
+        n += (c == '\n');
+    }
+    fclose(f);
+    return n;
+}
+
+void *green_test_in_thread(void *(*fn)(void *), void *arg)
+{
+    pthread_t th;
+    if (pthread_create(&th, NULL, fn, arg) != 0) {
+        return (void *)-1;
+    }
+    void *ret = NULL;
+    pthread_join(th, &ret);
+    return ret;
+}
+
+int green_test_count_maps(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (f == NULL) {
+        return -1;
+    }
+    int n = 0;
+    int c;
+    while ((c = getc(f)) != EOF) {
+        if (c == '\n') {
+            n++;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+long green_test_status_kib(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL) {
+        return -1;
+    }
+    size_t flen = strlen(field);
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
+            kib = strtol(line + flen + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kib;
+}
+
+int green_test_valgrind(void)
+{
+    const char *v = getenv("GREEN_VALGRIND");
+    return v != NULL && strcmp(v, "1") == 0;
+}
+
+int green_test_forking(void)
+{
+    const char *v = getenv("CK_FORK");
+    return v == NULL || strcmp(v, "no") != 0;
+}
+
+int green_test_count_substr(const char *haystack, const char *needle)
+{
+    size_t nlen = strlen(needle);
+    int n = 0;
+    if (nlen == 0) {
+        return 0;
+    }
+    for (const char *p = strstr(haystack, needle); p != NULL;
+         p = strstr(p + nlen, needle)) {
+        n++;
+    }
+    return n;
+}
+
+const char *green_test_describe_status(int status, char *buf, size_t len)
+{
+    if (WIFEXITED(status)) {
+        snprintf(buf, len, "exit %d", WEXITSTATUS(status));
+    } else if (WIFSIGNALED(status)) {
+        snprintf(buf, len, "signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+    } else {
+        snprintf(buf, len, "status 0x%x", status);
+    }
+    return buf;
+}

@@ -1,0 +1,59 @@
+/* Helpers shared by the unit suites. */
+#ifndef GREEN_TEST_HELPERS_H
+#define GREEN_TEST_HELPERS_H
+
+#include <stddef.h>
+
+/* Monotonic time in seconds. */
+double green_test_now(void);
+
+/* Runs fn(arg) in a forked child with stderr captured. Returns the child's
+ * wait status and copies up to len-1 bytes of its stderr into buf. */
+int green_test_fork_capture(void (*fn)(void *), void *arg, char *buf,
+                            size_t len);
+
+/* The number of open file descriptors of this process. */
+int green_test_count_fds(void);
+
+/* How much slower than native this run is: 20 under valgrind (meson's
+ * valgrind setup sets GREEN_VALGRIND=1), 3 under ASan, else 1. Upper time
+ * bounds are multiplied by it; lower bounds never are. */
+double green_test_slowdown(void);
+
+/* Whether the tests run under valgrind (GREEN_VALGRIND set). */
+int green_test_valgrind(void);
+
+/* A field of /proc/self/status in KiB ("VmRSS", "VmSize"), or -1. */
+long green_test_status_kib(const char *field);
+
+/* The number of lines of /proc/self/maps (memory mappings), or -1. */
+int green_test_count_maps(void);
+
+/* Runs fn(arg) on a new OS thread and waits for it to end, so that fn sees
+ * a thread that has never touched libgreen (no hub, no root greenlet).
+ * Returns fn's return value, or (void *)-1 if no thread could be made. */
+void *green_test_in_thread(void *(*fn)(void *), void *arg);
+
+/* The number of lines of /proc/self/maps, i.e. the kernel mappings (VMAs)
+ * this process holds; -1 on error. vm.max_map_count caps it. */
+int green_test_count_maps(void);
+
+/* A "Vm...:" field of /proc/self/status in KiB (e.g. "VmRSS", "VmSize");
+ * -1 if it cannot be read. */
+long green_test_status_kib(const char *field);
+
+/* True when the suites run under valgrind (the meson setup sets
+ * GREEN_VALGRIND=1): scale tests shrink and fault tests are skipped. */
+int green_test_valgrind(void);
+
+/* True when Check forks a fresh process per test (CK_FORK is not "no"), so
+ * once-per-process state starts untouched in every test. */
+int green_test_forking(void);
+
+/* Counts the non-overlapping occurrences of needle in haystack. */
+int green_test_count_substr(const char *haystack, const char *needle);
+
+/* Describes a wait status ("exit 0", "signal 11") into buf for messages. */
+const char *green_test_describe_status(int status, char *buf, size_t len);
+
+#endif
