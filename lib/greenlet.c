@@ -184,7 +184,7 @@ static inline int jump(struct green__thread *t, struct greenlet *to)
 
 int green__greenlet_prepare(struct green__thread *t, struct greenlet *g)
 {
-    return g->state == GREEN__NEW && g->stack == NULL ? start(t, g) : 0;
+    return g->stack == NULL && !(g->flags & GREEN__ROOT) ? start(t, g) : 0;
 }
 
 int green__greenlet_jump(struct green__thread *t, struct greenlet *to)

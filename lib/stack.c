@@ -1,7 +1,7 @@
 /* Greenlet stacks.
  *
  * A stack is a slot in an arena: one anonymous mapping holding up to 256
- * slots, each a guard region followed by the usable stack (stacks grow
+ * slots (the first arenas of a size hold 4, 8, 16...), each a guard region followed by the usable stack (stacks grow
  * down, so a greenlet that overflows runs into its own guard):
  *
  *   arena base                                            arena end
@@ -79,6 +79,7 @@ struct pool {
     struct green__stack *cold;  /* free, pages given back */
     unsigned nhot;
     struct green__arena *open;  /* newest arena, may have unused slots */
+    unsigned grow;              /* slots in the next arena: 4, doubling */
     struct pool *next;
 };
 
@@ -190,14 +191,25 @@ static void ensure_altstack(void)
     st.altstack = p;
 }
 
-static struct green__arena *arena_new(size_t size)
+/* Maps an arena for pool p. Arenas start small and double, so a program
+ * with a few greenlets reserves little address space (RLIMIT_AS counts
+ * reservations) and one with a million uses few mappings. */
+static struct green__arena *arena_new(struct pool *p)
 {
+    size_t size = p->size;
     size_t slot = GREEN__GUARD + size;
     size_t n = GREEN__ARENA_BYTES / slot;
+    if (p->grow < 4) {
+        p->grow = 4;
+    }
+    if (n > p->grow) {
+        n = p->grow;
+    }
     if (n < 1) {
         n = 1;
-    } else if (n > GREEN__ARENA_SLOTS) {
-        n = GREEN__ARENA_SLOTS;
+    }
+    if (p->grow < GREEN__ARENA_SLOTS) {
+        p->grow *= 2;
     }
     struct green__arena *a =
         calloc(1, sizeof(*a) + n * sizeof(struct green__stack));
@@ -275,7 +287,7 @@ static struct green__stack *slot_take(struct pool *p)
         return s;
     }
     if (p->open == NULL || p->open->used == p->open->nslots) {
-        if ((p->open = arena_new(p->size)) == NULL) {
+        if ((p->open = arena_new(p)) == NULL) {
             return NULL;
         }
     }

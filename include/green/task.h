@@ -82,7 +82,7 @@ GREEN_EXTERN int green_spawn_later(green_task_t **out, double seconds,
  * detached or already joined; bad timeout), -EDEADLK (t is the calling task,
  * or nothing could ever end t), -EPERM (t belongs to another OS thread),
  * -ETIMEDOUT (still running at the deadline), -ECANCELED (the caller was
- * killed).
+ * killed), -ENOMEM (the hub could not be created).
  * Switching: may switch. */
 GREEN_EXTERN int green_join(green_task_t *t, double timeout, void **result);
 
@@ -98,7 +98,7 @@ GREEN_EXTERN int green_joinall(green_task_t *const *tasks, size_t n,
  * before the caller continues. GREEN_FOREVER sleeps until killed.
  * Returns 0, or -EINVAL (negative or NaN), -ECANCELED (killed),
  * -EDEADLK (GREEN_FOREVER in the root greenlet with nothing left that
- * could ever run).
+ * could ever run), -ENOMEM (the hub could not be created).
  * Switching: switches. */
 GREEN_EXTERN int green_sleep(double seconds);
 

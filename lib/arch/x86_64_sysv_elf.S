@@ -41,18 +41,24 @@ green__ctx_jump:
     pushq   %r14
     pushq   %r13
     pushq   %r12
-    /* FP control state below them. */
+    /* FP control state below them (fnstcw stores 2 bytes: clear the
+     * other 2 so the 8-byte pair compares exactly below). */
     leaq    -0x8(%rsp), %rsp
     stmxcsr (%rsp)
+    movl    $0, 0x4(%rsp)
     fnstcw  0x4(%rsp)
 
-    /* Swap stacks. */
+    /* Swap stacks, keeping our FP control word pair in rcx. */
     movq    %rsp, (%rdi)
+    movq    (%rsp), %rcx
     movq    %rsi, %rsp
 
-    /* Restore the other context's state in the reverse order. */
-    ldmxcsr (%rsp)
-    fldcw   0x4(%rsp)
+    /* Restore the other context's state in the reverse order. ldmxcsr and
+     * fldcw are slow and almost always redundant (contexts rarely change
+     * the rounding mode), so load them only when they differ. */
+    cmpq    (%rsp), %rcx
+    jne     .Lload_fp
+.Lfp_done:
     leaq    0x8(%rsp), %rsp
     popq    %r12
     popq    %r13
@@ -66,6 +72,11 @@ green__ctx_jump:
     movq    %rdx, %rax
     movq    %rdx, %rdi
     ret
+
+.Lload_fp:
+    ldmxcsr (%rsp)
+    fldcw   0x4(%rsp)
+    jmp     .Lfp_done
     .cfi_endproc
     .size   green__ctx_jump, .-green__ctx_jump
 
@@ -87,6 +98,7 @@ green__ctx_make:
 
     /* The new context starts with the creator's FP control state. */
     stmxcsr (%rax)
+    movl    $0, 0x4(%rax)
     fnstcw  0x4(%rax)
 
     movq    %rdx, 0x08(%rax)            /* r12 = entry */
