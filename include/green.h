@@ -6,5 +6,6 @@
 #include "green/common.h"
 #include "green/greenlet.h"
 #include "green/task.h"
+#include "green/io.h"
 
 #endif

@@ -28,7 +28,10 @@
 #include "internal.h"
 
 #include <ev.h>
+#include <fcntl.h>
 #include <math.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -39,6 +42,15 @@
 struct later {
     ev_timer w;
     struct greenlet *g;
+};
+
+/* An fd's registration in this thread's loop: made on the first wait on
+ * the fd and kept, its event mask following its waiters, until the fd is
+ * forgotten (closed). libev applies mask changes lazily at the next poll,
+ * so a wait costs no epoll_ctl unless the mask really changes. */
+struct green__fdw {
+    ev_io io;                    /* io.data == this */
+    struct green__waitq waiters; /* parked greenlets, io_want says for what */
 };
 
 /* Appends g to the ready queue. */
@@ -280,6 +292,150 @@ void green__hub_cancel_later(void *timer)
     free(l);
 }
 
+/* --- fd waits ------------------------------------------------------------ */
+
+/* The registration of fd, made on first use. NULL with *err = -EBADF for
+ * an fd that is not open (libev asserts if the kernel refuses one, so the
+ * fd is checked before it is first registered), or -ENOMEM. */
+static struct green__fdw *fdw_get(struct green__thread *t, int fd, int *err)
+{
+    *err = -ENOMEM;
+    if ((size_t)fd >= t->nfds) {
+        size_t n = t->nfds != 0 ? t->nfds : 64;
+        while (n <= (size_t)fd) {
+            n *= 2;
+        }
+        struct green__fdw **a = realloc(t->fds, n * sizeof(*a));
+        if (a == NULL) {
+            return NULL;
+        }
+        for (size_t i = t->nfds; i < n; i++) {
+            a[i] = NULL;
+        }
+        t->fds = a;
+        t->nfds = n;
+    }
+    struct green__fdw *w = t->fds[fd];
+    if (w == NULL && fcntl(fd, F_GETFD) == -1) {
+        *err = -EBADF;
+        return NULL;
+    }
+    if (w == NULL && (w = malloc(sizeof(*w))) != NULL) {
+        ev_io_init(&w->io, NULL, fd, 0);
+        w->io.data = w;
+        green__waitq_init(&w->waiters);
+        t->fds[fd] = w;
+    }
+    return w;
+}
+
+static void on_io(struct ev_loop *loop, ev_io *io, int revents);
+
+/* Makes the registration's mask the union of what its waiters want. */
+static void fdw_update(struct green__thread *t, struct green__fdw *w)
+{
+    int want = 0;
+    for (struct green__link *l = w->waiters.head.next; l != &w->waiters.head;
+         l = l->next) {
+        struct greenlet *g = GREEN__CONTAINER(l, struct greenlet, wait);
+        want |= (g->io_want & POLLIN ? EV_READ : 0) |
+                (g->io_want & POLLOUT ? EV_WRITE : 0);
+    }
+    bool active = ev_is_active(&w->io);
+    if (active && (w->io.events & (EV_READ | EV_WRITE)) == want) {
+        return;
+    }
+    if (active) {
+        ev_io_stop(t->loop, &w->io);
+        t->nwatch--;
+    }
+    if (want != 0) {
+        ev_io_set(&w->io, w->io.fd, want);
+        ev_set_cb(&w->io, on_io);
+        ev_io_start(t->loop, &w->io);
+        t->nwatch++;
+    }
+}
+
+/* Wakes, for each event that fired, the first waiter that wants it (not
+ * all of them: a thousand threads in accept() on one socket must not all
+ * wake for one connection). If the fd stays ready, the next poll wakes the
+ * next waiter. */
+static void on_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct green__fdw *w = io->data;
+    struct green__thread *t = green__thread_peek();
+    (void)loop;
+    if (revents & EV_ERROR) { /* libev found the fd invalid */
+        green__waitq_wake_all(&w->waiters, -EBADF);
+    } else {
+        int got = (revents & EV_READ ? POLLIN : 0) |
+                  (revents & EV_WRITE ? POLLOUT : 0);
+        int left = got;
+        struct green__link *l = w->waiters.head.next;
+        while (left != 0 && l != &w->waiters.head) {
+            struct greenlet *g = GREEN__CONTAINER(l, struct greenlet, wait);
+            l = l->next;
+            if ((g->io_want & left) != 0) {
+                g->io_got = (unsigned short)(g->io_want & got);
+                left &= ~g->io_want;
+                green__link_remove(&g->wait);
+                green__hub_wake(g, 0);
+            }
+        }
+    }
+    fdw_update(t, w);
+}
+
+int green__hub_io_wait(int fd, int events, double timeout)
+{
+    if (fd < 0) {
+        return -EBADF;
+    }
+    events &= POLLIN | POLLOUT;
+    if (events == 0 || green__check_timeout(timeout) != 0) {
+        return -EINVAL;
+    }
+    struct green__thread *t = hub_thread();
+    if (t == NULL) {
+        return -ENOMEM;
+    }
+    int err;
+    struct green__fdw *w = fdw_get(t, fd, &err);
+    if (w == NULL) {
+        return err;
+    }
+    struct greenlet *self = t->current;
+    self->io_want = (unsigned short)events;
+    self->io_got = 0;
+    green__waitq_push(&w->waiters, self);
+    fdw_update(t, w);
+    int r = green__hub_park(timeout, "a wait on fd", (void *)(intptr_t)fd);
+    if (green__link_linked(&self->wait)) {
+        green__link_remove(&self->wait); /* timed out or cancelled */
+        fdw_update(t, w);
+    }
+    return r == 0 ? self->io_got : r;
+}
+
+void green__hub_io_forget(int fd)
+{
+    struct green__thread *t = green__thread_peek();
+    if (t == NULL || fd < 0 || (size_t)fd >= t->nfds || t->fds[fd] == NULL) {
+        return;
+    }
+    struct green__fdw *w = t->fds[fd];
+    if (ev_is_active(&w->io)) {
+        ev_io_stop(t->loop, &w->io);
+        t->nwatch--;
+    }
+    green__waitq_wake_all(&w->waiters, -EBADF);
+    free(w);
+    t->fds[fd] = NULL;
+}
+
+/* --- wait queues ---------------------------------------------------------- */
+
 int green__waitq_wait(struct green__waitq *q, double timeout,
                       const char *what, const void *obj)
 {
@@ -356,6 +512,12 @@ static void deadlock(struct green__thread *t)
 
 void green__hub_thread_term(struct green__thread *t)
 {
+    for (size_t i = 0; i < t->nfds; i++) {
+        free(t->fds[i]);
+    }
+    free(t->fds);
+    t->fds = NULL;
+    t->nfds = 0;
     if (t->hub != NULL) {
         ev_loop_destroy(t->loop);
         t->loop = NULL;

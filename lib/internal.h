@@ -81,6 +81,8 @@ struct greenlet {
     const void *wait_obj;          /* ...and on which object, or NULL */
     const struct greenlet *wait_on;/* the greenlet whose end it awaits
                                       (joins), or NULL */
+    unsigned short io_want;        /* POLLIN/POLLOUT waited for on an fd */
+    unsigned short io_got;         /* what the wake-up reported */
 #ifdef GREEN__ASAN
     void *asan_fake;               /* ASan fake stack while suspended */
     const void *asan_bottom;       /* stack bounds for ASan; for a root */
@@ -109,6 +111,8 @@ struct green__thread {
     struct green__link live;       /* started, not dead greenlets */
     size_t live_tasks;             /* tasks spawned and not ended */
     struct green__waitq run_waiters; /* green_run() callers */
+    struct green__fdw **fds;       /* per-fd registrations, by fd number */
+    size_t nfds;                   /* length of fds */
 };
 
 /* The calling thread's state, made on first use; NULL if out of memory. */
@@ -182,6 +186,19 @@ void *green__hub_ready_later(struct greenlet *g, double seconds, int *err);
 
 /* Stops a timer from green__hub_ready_later() that has not fired. */
 void green__hub_cancel_later(void *timer);
+
+/* Parks the running greenlet until fd is ready for `events` (POLLIN,
+ * POLLOUT or both), the timeout, or green__hub_io_forget(fd). The fd keeps
+ * one libev registration for its lifetime in this thread, whatever the
+ * number of waits. Returns the events that are ready (> 0), or -ETIMEDOUT,
+ * -ECANCELED, -EBADF (fd invalid or forgotten while waiting), -EINVAL,
+ * -ENOMEM, -EDEADLK. */
+int green__hub_io_wait(int fd, int events, double timeout);
+
+/* Drops fd's registration before the fd is closed: every greenlet waiting
+ * on it wakes with -EBADF, and a later fd with the same number starts
+ * afresh. Never switches. */
+void green__hub_io_forget(int fd);
 
 /* Destroys the hub of the calling thread (at thread exit). */
 void green__hub_thread_term(struct green__thread *t);

@@ -10,7 +10,8 @@
     X(stack)                 \
     X(greenlet)              \
     X(hub)                   \
-    X(task)
+    X(task)                  \
+    X(io)
 
 #define GREEN_TEST_DECLARE(name) Suite *green_test_##name##_suite(void);
 GREEN_TEST_SUITES(GREEN_TEST_DECLARE)
