@@ -88,6 +88,7 @@ struct stack_thread {
     struct green__arena *arenas;/* every arena, for lookups and term */
     size_t in_use;
     void *altstack;             /* ours, or NULL if the thread had one */
+    bool alt_checked;           /* ensure_altstack() has run */
 };
 
 static __thread struct stack_thread st
@@ -141,6 +142,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc);
 
 static void init_once(void)
 {
+    int saved = errno; /* nothing in lib/ may change the caller's errno */
     page_size = (size_t)sysconf(_SC_PAGESIZE);
     size_t env = parse_env_size();
     default_size = round_size(env != 0 ? env : GREEN__DEFAULT_STACK);
@@ -151,6 +153,7 @@ static void init_once(void)
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, &old_segv);
+    errno = saved;
 }
 
 size_t green__stack_default_size(void)
@@ -174,8 +177,11 @@ int green__stack_size(size_t request, size_t *out)
 static void ensure_altstack(void)
 {
     stack_t cur;
-    if (st.altstack != NULL || sigaltstack(NULL, &cur) != 0 ||
-        !(cur.ss_flags & SS_DISABLE)) {
+    if (GREEN__LIKELY(st.alt_checked)) {
+        return;
+    }
+    st.alt_checked = true;
+    if (sigaltstack(NULL, &cur) != 0 || !(cur.ss_flags & SS_DISABLE)) {
         return;
     }
     void *p = mmap(NULL, GREEN__ALTSTACK, PROT_READ | PROT_WRITE,
@@ -286,16 +292,19 @@ static struct green__stack *slot_take(struct pool *p)
         p->cold = s->next;
         return s;
     }
+    int saved = errno; /* mmap and madvise may fail on the way */
     if (p->open == NULL || p->open->used == p->open->nslots) {
         if ((p->open = arena_new(p)) == NULL) {
+            errno = saved;
             return NULL;
         }
     }
     s = &p->open->desc[p->open->used++];
     if (install_guard(s) != 0) {
         p->open->used--;
-        return NULL;
+        s = NULL;
     }
+    errno = saved;
     return s;
 }
 
@@ -370,6 +379,7 @@ void green__stack_thread_term(void)
         munmap(st.altstack, GREEN__ALTSTACK);
         st.altstack = NULL;
     }
+    st.alt_checked = false;
     st.in_use = 0;
 }
 
