@@ -7,5 +7,10 @@
 #include "green/greenlet.h"
 #include "green/task.h"
 #include "green/io.h"
+#include "green/timeout.h"
+#include "green/event.h"
+#include "green/future.h"
+#include "green/queue.h"
+#include "green/lock.h"
 
 #endif

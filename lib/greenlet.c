@@ -198,6 +198,7 @@ _Noreturn void green__greenlet_exit(struct green__thread *t,
     struct greenlet *self = t->current;
     self->state = GREEN__DEAD;
     self->result = result;
+    green__scopes_free(self);
     green__link_remove(&self->live);
     if (self->parent != NULL) {
         self->parent->live_children--;
@@ -481,6 +482,7 @@ int greenlet_free(greenlet_t *g)
     }
     if (g->state == GREEN__SUSPENDED) {
         /* Discarded mid-run: drop its stack without resuming it. */
+        green__scopes_free(g);
         green__link_remove(&g->live);
         green__stack_free(g->stack);
         g->stack = NULL;

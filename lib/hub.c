@@ -192,8 +192,16 @@ int green__hub_park(double timeout, const char *what, const void *obj)
     if (self->flags & GREEN__HUB) {
         return -EPERM;
     }
-    if (self->flags & GREEN__CANCELLED) {
+    if ((self->flags & (GREEN__CANCELLED | GREEN__SHIELD)) ==
+        GREEN__CANCELLED) {
         return -ECANCELED;
+    }
+    if (self->scopes != NULL && !(self->flags & GREEN__SHIELD)) {
+        /* A timeout scope's deadline caps every wait inside it. */
+        double left = self->scopes->deadline - green__now();
+        if (left < timeout) {
+            timeout = left;
+        }
     }
     if (timeout <= 0.0) {
         return -ETIMEDOUT;
@@ -225,6 +233,9 @@ int green__hub_park(double timeout, const char *what, const void *obj)
 
 void green__hub_wake(struct greenlet *g, int code)
 {
+    if (code == -ECANCELED && (g->flags & GREEN__SHIELD)) {
+        return; /* shielded: the kill takes effect at its next wait */
+    }
     if (g->state == GREEN__PARKED && !(g->flags & GREEN__HUB)) {
         g->wake = code;
         ready_push(g->thread, g);

@@ -42,7 +42,9 @@ enum green__flags {
     GREEN__CANCELLED = 8, /* killed: every blocking call fails */
     GREEN__REAP = 16,     /* a detached task: free it once its stack is
                              given back */
-    GREEN__STARTED = 32   /* has run (a root from birth) */
+    GREEN__STARTED = 32,  /* has run (a root from birth) */
+    GREEN__SHIELD = 64    /* parks ignore cancellation and timeout scopes
+                             (a condition wait taking its lock back) */
 };
 
 /* A doubly linked list node, used for wait queues and the live list. */
@@ -81,6 +83,9 @@ struct greenlet {
     const void *wait_obj;          /* ...and on which object, or NULL */
     const struct greenlet *wait_on;/* the greenlet whose end it awaits
                                       (joins), or NULL */
+    void *wait_data;               /* the waiter's own record while queued
+                                      (channels hand items through it) */
+    struct green__scope *scopes;   /* timeout scopes, innermost first */
     unsigned short io_want;        /* POLLIN/POLLOUT waited for on an fd */
     unsigned short io_got;         /* what the wake-up reported */
 #ifdef GREEN__ASAN
@@ -88,6 +93,13 @@ struct greenlet {
     const void *asan_bottom;       /* stack bounds for ASan; for a root */
     size_t asan_size;              /* learnt on the first switch away */
 #endif
+};
+
+/* A timeout scope (green_timeout_start). Its deadline already folds in
+ * every outer scope's, so the innermost one is the nearest. */
+struct green__scope {
+    double deadline;            /* absolute, green__now() seconds */
+    struct green__scope *outer;
 };
 
 /* Per-OS-thread state. Made on first use by green__thread_get(). */
@@ -202,6 +214,24 @@ void green__hub_io_forget(int fd);
 
 /* Destroys the hub of the calling thread (at thread exit). */
 void green__hub_thread_term(struct green__thread *t);
+
+/* --- timeout.c ------------------------------------------------------------ */
+
+/* Monotonic time in seconds. */
+double green__now(void);
+
+/* Frees the scopes a greenlet left open (it died or was discarded). */
+void green__scopes_free(struct greenlet *g);
+
+/* Whether the running greenlet's innermost timeout scope has expired. */
+bool green__scope_expired(const struct greenlet *g);
+
+/* --- task.c ------------------------------------------------------------- */
+
+/* Calls fn(t, userdata) when t ends (at once if it has). Returns 0,
+ * -ENOMEM. green__task_unlink removes a link that has not run yet. */
+int green__task_link(green_task_t *t, green_link_fn_t fn, void *userdata);
+void green__task_unlink(green_task_t *t, green_link_fn_t fn, void *userdata);
 
 /* --- wait queues (inline) ------------------------------------------------ */
 

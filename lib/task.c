@@ -16,7 +16,6 @@
 #include "internal.h"
 
 #include <stdlib.h>
-#include <time.h>
 
 struct link {
     green_link_fn_t fn;
@@ -247,11 +246,25 @@ int green_join(green_task_t *t, double timeout, void **result)
     return 0;
 }
 
-static double now(void)
+int green_task_wait(green_task_t *t, double timeout)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    int r = task_check(t);
+    if (r != 0 || (r = green__check_timeout(timeout)) != 0) {
+        return r;
+    }
+    return wait_end(t, timeout);
+}
+
+int green_task_get(green_task_t *t, double timeout, void **value)
+{
+    int r = green_task_wait(t, timeout);
+    if (r != 0) {
+        return r;
+    }
+    if (t->status == GREEN_TASK_DONE && value != NULL) {
+        *value = t->result;
+    }
+    return t->err;
 }
 
 int green_joinall(green_task_t *const *tasks, size_t n, double timeout)
@@ -265,9 +278,9 @@ int green_joinall(green_task_t *const *tasks, size_t n, double timeout)
             return r;
         }
     }
-    double deadline = now() + timeout;
+    double deadline = green__now() + timeout;
     for (size_t i = 0; i < n; i++) {
-        double left = isfinite(timeout) ? deadline - now() : timeout;
+        double left = isfinite(timeout) ? deadline - green__now() : timeout;
         int r = wait_end(tasks[i], left > 0.0 ? left : 0.0);
         if (r != 0) {
             return r;
@@ -285,7 +298,12 @@ int green_sleep(double seconds)
         return green__hub_yield();
     }
     int r = green__hub_park(seconds, "green_sleep", NULL);
-    return r == -ETIMEDOUT ? 0 : r;
+    if (r == -ETIMEDOUT) {
+        /* The sleep's own end is success; a timeout scope's is not. */
+        struct green__thread *th = green__thread_peek();
+        return green__scope_expired(th->current) ? -ETIMEDOUT : 0;
+    }
+    return r;
 }
 
 int green_kill(green_task_t *t)
@@ -316,6 +334,23 @@ int green_link(green_task_t *t, green_link_fn_t fn, void *userdata)
     if (r != 0 || fn == NULL) {
         return r != 0 ? r : -EINVAL;
     }
+    return green__task_link(t, fn, userdata);
+}
+
+void green__task_unlink(green_task_t *t, green_link_fn_t fn, void *userdata)
+{
+    for (struct link **p = &t->links; *p != NULL; p = &(*p)->next) {
+        if ((*p)->fn == fn && (*p)->userdata == userdata) {
+            struct link *l = *p;
+            *p = l->next;
+            free(l);
+            return;
+        }
+    }
+}
+
+int green__task_link(green_task_t *t, green_link_fn_t fn, void *userdata)
+{
     if (ended(t)) {
         fn(t, userdata);
         return 0;

@@ -94,6 +94,16 @@ GREEN_EXTERN int green_join(green_task_t *t, double timeout, void **result);
 GREEN_EXTERN int green_joinall(green_task_t *const *tasks, size_t n,
                                double timeout);
 
+/* Waits until t has ended, like green_future_wait(): returns 0 once it
+ * has, or the errors of green_join(); does not count as joining, so it can
+ * be repeated. Switching: may switch. */
+GREEN_EXTERN int green_task_wait(green_task_t *t, double timeout);
+
+/* Waits like green_task_wait(), then returns 0 with t's result in *value
+ * (value may be NULL), or t's error (-ECANCELED if it was killed), like
+ * green_future_get(). Switching: may switch. */
+GREEN_EXTERN int green_task_get(green_task_t *t, double timeout, void **value);
+
 /* Parks the caller for seconds. 0 yields: every greenlet that is ready runs
  * before the caller continues. GREEN_FOREVER sleeps until killed.
  * Returns 0, or -EINVAL (negative or NaN), -ECANCELED (killed),
