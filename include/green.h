@@ -12,5 +12,7 @@
 #include "green/future.h"
 #include "green/queue.h"
 #include "green/lock.h"
+#include "green/gather.h"
+#include "green/pool.h"
 
 #endif

@@ -462,6 +462,27 @@ int green__waitq_wait(struct green__waitq *q, double timeout,
     return r;
 }
 
+int green__waitq_wait_handoff(struct green__waitq *q, double timeout,
+                              const char *what, const void *obj)
+{
+    bool handed = false;
+    struct greenlet *self = greenlet_current();
+    self->wait_data = &handed;
+    int r = green__waitq_wait(q, timeout, what, obj);
+    self->wait_data = NULL;
+    return handed ? 0 : r;
+}
+
+struct greenlet *green__waitq_handoff(struct green__waitq *q)
+{
+    struct greenlet *g = green__waitq_pop(q);
+    if (g != NULL) {
+        *(bool *)g->wait_data = true;
+        green__hub_wake(g, 0);
+    }
+    return g;
+}
+
 void green__waitq_wake_all(struct green__waitq *q, int code)
 {
     struct greenlet *g;

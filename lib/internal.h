@@ -231,6 +231,10 @@ bool green__scope_expired(const struct greenlet *g);
 /* Calls fn(t, userdata) when t ends (at once if it has). Returns 0,
  * -ENOMEM. green__task_unlink removes a link that has not run yet. */
 int green__task_link(green_task_t *t, green_link_fn_t fn, void *userdata);
+
+/* 0 if t can be used by the calling thread: -EINVAL (NULL or released),
+ * -EPERM (another thread's). */
+int green__task_check(const green_task_t *t);
 void green__task_unlink(green_task_t *t, green_link_fn_t fn, void *userdata);
 
 /* --- wait queues (inline) ------------------------------------------------ */
@@ -284,6 +288,14 @@ static inline struct greenlet *green__waitq_pop(struct green__waitq *q)
 /* Parks the running greenlet on q; unlinks it again unless a waker did. */
 int green__waitq_wait(struct green__waitq *q, double timeout,
                       const char *what, const void *obj);
+
+/* Hand-off waits, for fair semaphores, locks and pool slots: the waker
+ * gives the resource to the first waiter itself (green__waitq_handoff,
+ * which returns that waiter or NULL), and green__waitq_wait_handoff
+ * returns 0 exactly when the caller was handed it. */
+int green__waitq_wait_handoff(struct green__waitq *q, double timeout,
+                              const char *what, const void *obj);
+struct greenlet *green__waitq_handoff(struct green__waitq *q);
 
 /* Wakes every greenlet on q with code. */
 void green__waitq_wake_all(struct green__waitq *q, int code);

@@ -1,9 +1,9 @@
 /* Semaphores, locks and condition variables.
  *
  * Fairness by hand-off: a release with waiters does not make the permit
- * or the lock free; it gives it to the first waiter and wakes it, marking
- * the waiter's record (a bool on its stack, via greenlet.wait_data). A
- * waiter that wakes without the mark timed out or was cancelled. */
+ * or the lock free; it gives it to the first waiter and wakes it
+ * (green__waitq_handoff). A waiter that wakes without being handed it
+ * timed out or was cancelled. */
 #include "internal.h"
 
 #include "green/lock.h"
@@ -37,29 +37,6 @@ static int owned(const void *obj, const struct green__thread *t)
         return -EINVAL;
     }
     return t == green__thread_peek() ? 0 : -EPERM;
-}
-
-/* Parks on q until handed what it waits for; 0 then, else the error. */
-static int wait_handoff(struct green__waitq *q, double timeout,
-                        const char *what, const void *obj)
-{
-    bool handed = false;
-    struct greenlet *self = greenlet_current();
-    self->wait_data = &handed;
-    int r = green__waitq_wait(q, timeout, what, obj);
-    self->wait_data = NULL;
-    return handed ? 0 : r;
-}
-
-/* Wakes the first waiter of q as the new holder; false if none. */
-static struct greenlet *hand_to_first(struct green__waitq *q)
-{
-    struct greenlet *g = green__waitq_pop(q);
-    if (g != NULL) {
-        *(bool *)g->wait_data = true;
-        green__hub_wake(g, 0);
-    }
-    return g;
 }
 
 /* --- semaphores ------------------------------------------------------------ */
@@ -127,7 +104,7 @@ int green_sem_acquire(green_sem_t *s, double timeout)
     if ((r = green__check_timeout(timeout)) != 0) {
         return r;
     }
-    return wait_handoff(&s->waiters, timeout, "green_sem_acquire on", s);
+    return green__waitq_wait_handoff(&s->waiters, timeout, "green_sem_acquire on", s);
 }
 
 int green_sem_release(green_sem_t *s)
@@ -136,7 +113,7 @@ int green_sem_release(green_sem_t *s)
     if (r != 0) {
         return r;
     }
-    if (hand_to_first(&s->waiters) != NULL) {
+    if (green__waitq_handoff(&s->waiters) != NULL) {
         return 0;
     }
     if (s->bound != 0 && s->value >= s->bound) {
@@ -225,7 +202,7 @@ int green_lock_acquire(green_lock_t *l, double timeout)
         return r;
     }
     /* On hand-off the releaser made us the owner already. */
-    return wait_handoff(&l->waiters, timeout, "green_lock_acquire on", l);
+    return green__waitq_wait_handoff(&l->waiters, timeout, "green_lock_acquire on", l);
 }
 
 int green_lock_release(green_lock_t *l)
@@ -238,7 +215,7 @@ int green_lock_release(green_lock_t *l)
         return -EPERM;
     }
     if (--l->count == 0) {
-        l->owner = hand_to_first(&l->waiters);
+        l->owner = green__waitq_handoff(&l->waiters);
         l->count = l->owner != NULL ? 1 : 0;
     }
     return 0;

@@ -201,8 +201,7 @@ int green_spawn_later(green_task_t **out, double seconds, green_fn_t fn,
     return 0;
 }
 
-/* Checks shared by join, joinall and kill: 0, -EINVAL or -EPERM. */
-static int task_check(const struct green_task *t)
+int green__task_check(const struct green_task *t)
 {
     if (t == NULL || t->released) {
         return -EINVAL;
@@ -229,7 +228,7 @@ static int wait_end(struct green_task *t, double timeout)
 
 int green_join(green_task_t *t, double timeout, void **result)
 {
-    int r = task_check(t);
+    int r = green__task_check(t);
     if (r != 0) {
         return r;
     }
@@ -248,7 +247,7 @@ int green_join(green_task_t *t, double timeout, void **result)
 
 int green_task_wait(green_task_t *t, double timeout)
 {
-    int r = task_check(t);
+    int r = green__task_check(t);
     if (r != 0 || (r = green__check_timeout(timeout)) != 0) {
         return r;
     }
@@ -273,7 +272,7 @@ int green_joinall(green_task_t *const *tasks, size_t n, double timeout)
         return -EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
-        int r = task_check(tasks[i]);
+        int r = green__task_check(tasks[i]);
         if (r != 0) {
             return r;
         }
@@ -308,7 +307,7 @@ int green_sleep(double seconds)
 
 int green_kill(green_task_t *t)
 {
-    int r = task_check(t);
+    int r = green__task_check(t);
     if (r != 0) {
         return r;
     }
@@ -330,7 +329,7 @@ int green_kill(green_task_t *t)
 
 int green_link(green_task_t *t, green_link_fn_t fn, void *userdata)
 {
-    int r = task_check(t);
+    int r = green__task_check(t);
     if (r != 0 || fn == NULL) {
         return r != 0 ? r : -EINVAL;
     }
