@@ -96,7 +96,9 @@ static __thread struct stack_thread st
 
 static size_t page_size;
 static size_t default_size;
-static int guard_mode; /* 0 unknown, 1 MADV_GUARD_INSTALL, 2 mprotect */
+/* 0 unknown, 1 MADV_GUARD_INSTALL, 2 mprotect; set once by whichever
+ * thread first installs a guard (atomically: threads race to it). */
+static int guard_mode;
 static struct sigaction old_segv;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -246,16 +248,18 @@ static struct green__arena *arena_new(struct pool *p)
 static int install_guard(struct green__stack *s)
 {
     char *g = s->lo - GREEN__GUARD;
-    if (guard_mode != 2) {
+    int mode = __atomic_load_n(&guard_mode, __ATOMIC_RELAXED);
+    if (mode != 2) {
         if (madvise(g, GREEN__GUARD, MADV_GUARD_INSTALL) == 0) {
-            guard_mode = 1;
+            __atomic_store_n(&guard_mode, 1, __ATOMIC_RELAXED);
             s->guarded = 1;
             return 0;
         }
-        if (guard_mode == 1) {
+        if (mode == 1) {
             return -ENOMEM; /* worked before: a real failure */
         }
-        guard_mode = 2; /* this kernel has no guard markers */
+        /* this kernel has no guard markers */
+        __atomic_store_n(&guard_mode, 2, __ATOMIC_RELAXED);
     }
     if (mprotect(g, GREEN__GUARD, PROT_NONE) != 0) {
         return -ENOMEM; /* typically vm.max_map_count reached */
@@ -336,8 +340,13 @@ void green__stack_free(struct green__stack *s)
     VALGRIND_STACK_DEREGISTER(s->valgrind_id);
 #endif
 #ifdef GREEN__ASAN
-    /* A discarded greenlet leaves its frames' redzones poisoned. */
-    ASAN_UNPOISON_MEMORY_REGION(s->lo, s->size);
+    /* A discarded greenlet leaves its frames' redzones poisoned. Unpoison
+     * from the lowest poisoned byte only: touching the shadow of the whole
+     * stack would make it resident for every stack ever freed. */
+    char *bad = __asan_region_is_poisoned(s->lo, s->size);
+    if (bad != NULL) {
+        ASAN_UNPOISON_MEMORY_REGION(bad, (size_t)(s->lo + s->size - bad));
+    }
 #endif
     st.in_use--;
     if (p == NULL) {

@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -66,12 +65,6 @@ int green_test_count_fds(void)
     return n - 3; /* ".", ".." and the DIR's own fd */
 }
 
-int green_test_valgrind(void)
-{
-    const char *v = getenv("GREEN_VALGRIND");
-    return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
-}
-
 double green_test_slowdown(void)
 {
     if (green_test_valgrind()) {
@@ -82,40 +75,6 @@ double green_test_slowdown(void)
 #else
     return 1.0;
 #endif
-}
-
-long green_test_status_kib(const char *field)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f == NULL) {
-        return -1;
-    }
-    size_t flen = strlen(field);
-    char line[256];
-    long kib = -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
-            kib = strtol(line + flen + 1, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return kib;
-}
-
-int green_test_count_maps(void)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    if (f == NULL) {
-        return -1;
-    }
-    int n = 0;
-    int c;
-    while ((c = getc(f)) != EOF) {
-        n += (c == '\n');
-    }
-    fclose(f);
-    return n;
 }
 
 void *green_test_in_thread(void *(*fn)(void *), void *arg)
@@ -171,6 +130,23 @@ int green_test_valgrind(void)
     return v != NULL && strcmp(v, "1") == 0;
 }
 
+int green_test_asan(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return 1;
+#elif defined(__has_feature)
+# if __has_feature(address_sanitizer)
+    return 1;
+# endif
+#endif
+    return 0;
+}
+
+int green_test_footprint_reliable(void)
+{
+    return !green_test_asan() && !green_test_valgrind();
+}
+
 int green_test_forking(void)
 {
     const char *v = getenv("CK_FORK");
@@ -191,6 +167,13 @@ int green_test_count_substr(const char *haystack, const char *needle)
     return n;
 }
 
+void green_test_warm_malloc(void)
+{
+    /* volatile: a malloc/free pair the compiler can see is deleted. */
+    void *volatile p = malloc(64);
+    free(p);
+}
+
 const char *green_test_describe_status(int status, char *buf, size_t len)
 {
     if (WIFEXITED(status)) {
@@ -202,4 +185,10 @@ const char *green_test_describe_status(int status, char *buf, size_t len)
         snprintf(buf, len, "status 0x%x", status);
     }
     return buf;
+}
+
+void green_test_child_deadline(unsigned seconds)
+{
+    signal(SIGALRM, SIG_DFL);
+    alarm(seconds);
 }

@@ -20,15 +20,6 @@ int green_test_count_fds(void);
  * bounds are multiplied by it; lower bounds never are. */
 double green_test_slowdown(void);
 
-/* Whether the tests run under valgrind (GREEN_VALGRIND set). */
-int green_test_valgrind(void);
-
-/* A field of /proc/self/status in KiB ("VmRSS", "VmSize"), or -1. */
-long green_test_status_kib(const char *field);
-
-/* The number of lines of /proc/self/maps (memory mappings), or -1. */
-int green_test_count_maps(void);
-
 /* Runs fn(arg) on a new OS thread and waits for it to end, so that fn sees
  * a thread that has never touched libgreen (no hub, no root greenlet).
  * Returns fn's return value, or (void *)-1 if no thread could be made. */
@@ -46,6 +37,15 @@ long green_test_status_kib(const char *field);
  * GREEN_VALGRIND=1): scale tests shrink and fault tests are skipped. */
 int green_test_valgrind(void);
 
+/* True when the tests are built with AddressSanitizer (it then owns
+ * SIGSEGV before the library does, and cannot live under RLIMIT_AS). */
+int green_test_asan(void);
+
+/* True when RSS, VmSize and the mapping count measure this program: not
+ * under valgrind or AddressSanitizer, whose shadow memory, quarantine and
+ * own mappings grow with what they track. Footprint checks need it. */
+int green_test_footprint_reliable(void);
+
 /* True when Check forks a fresh process per test (CK_FORK is not "no"), so
  * once-per-process state starts untouched in every test. */
 int green_test_forking(void);
@@ -53,7 +53,18 @@ int green_test_forking(void);
 /* Counts the non-overlapping occurrences of needle in haystack. */
 int green_test_count_substr(const char *haystack, const char *needle);
 
+/* Makes the calling thread's malloc arena exist (glibc reserves 64 MiB of
+ * address space for it on a thread's first malloc), so that address space
+ * measured afterwards is not thrown off by it. */
+void green_test_warm_malloc(void);
+
 /* Describes a wait status ("exit 0", "signal 11") into buf for messages. */
 const char *green_test_describe_status(int status, char *buf, size_t len);
+
+/* For a forked child: die of SIGALRM after `seconds`, so that a library
+ * that hangs fails one test quickly instead of running into Check's
+ * timeout. Resets SIGALRM first: a child inherits Check's own handler,
+ * which would kill the whole test's process group. */
+void green_test_child_deadline(unsigned seconds);
 
 #endif

@@ -31,7 +31,10 @@ typedef void *(*greenlet_run_t)(void *arg);
  *
  * parent NULL means the calling greenlet. stack_size 0 means the default
  * (GREEN_STACK_SIZE in the environment, else 128 KiB); other sizes are
- * rounded up to whole pages, with a minimum of 16 KiB.
+ * rounded up to whole pages, with a minimum of 16 KiB. Below each stack
+ * lies a 16 KiB guard: an overflow aborts with a report naming the
+ * greenlet, but a single frame larger than the guard can jump over it
+ * (compile such code with -fstack-clash-protection).
  * Returns 0 and stores the greenlet in *out, or a negative errno:
  * -EINVAL (out or run is NULL, or stack_size over 1 GiB), -EPERM (parent
  * belongs to another OS thread), -ENOMEM.
@@ -102,7 +105,8 @@ GREEN_EXTERN size_t greenlet_stack_size(const greenlet_t *g);
  * resuming it (its stack is dropped, not unwound: throw into it first if it
  * holds resources).
  * Returns 0, or -EINVAL (g NULL, or a root, or a greenlet owned by a task),
- * -EBUSY (g is running, or parked on the hub), -EPERM (other OS thread).
+ * -EBUSY (g is running, parked on the hub, or the parent of a greenlet
+ * that is not dead: free those first), -EPERM (other OS thread).
  * Switching: never switches. */
 GREEN_EXTERN int greenlet_free(greenlet_t *g);
 
