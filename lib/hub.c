@@ -288,18 +288,22 @@ void *green__hub_ready_later(struct greenlet *g, double seconds, int *err)
         return NULL;
     }
     l->g = g;
-    ev_now_update(t->loop);
     ev_timer_init(&l->w, on_later, seconds, 0.0);
-    ev_timer_start(t->loop, &l->w);
-    t->nwatch++;
+    if (isfinite(seconds)) { /* GREEN_FOREVER: never starts, wakes nobody */
+        ev_now_update(t->loop);
+        ev_timer_start(t->loop, &l->w);
+        t->nwatch++;
+    }
     return l;
 }
 
 void green__hub_cancel_later(void *timer)
 {
     struct later *l = timer;
-    ev_timer_stop(l->g->thread->loop, &l->w);
-    l->g->thread->nwatch--;
+    if (ev_is_active(&l->w)) {
+        ev_timer_stop(l->g->thread->loop, &l->w);
+        l->g->thread->nwatch--;
+    }
     free(l);
 }
 

@@ -15,7 +15,9 @@
  * Cancellation is libdill's: green_kill(t) makes every blocking call in t,
  * the one it is in now and every later one, fail with -ECANCELED. The task
  * then runs its own cleanup and returns. A task killed before it started
- * never runs.
+ * never runs. (A call whose wait has already been satisfied, the task
+ * woken but not yet resumed, completes normally: the first event wins, as
+ * in gevent; the next blocking call fails.)
  *
  * Ownership. green_spawn() hands the caller a handle that stays valid,
  * whatever the task does, until the caller gives it back with
