@@ -28,6 +28,7 @@
  * calling thread's guard regions, prints which greenlet overflowed and its
  * stack size, and aborts. Other faults go to the handler that was there
  * before. */
+#define _GNU_SOURCE /* process_vm_readv */
 #include "stack.h"
 
 #include "green_config.h"
@@ -40,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -53,6 +55,9 @@
 
 #ifndef MADV_GUARD_INSTALL
 # define MADV_GUARD_INSTALL 102
+#endif
+#ifndef MADV_GUARD_REMOVE
+# define MADV_GUARD_REMOVE 103
 #endif
 
 #define GREEN__DEFAULT_STACK ((size_t)128 << 10)
@@ -244,13 +249,31 @@ static struct green__arena *arena_new(struct pool *p)
     return a;
 }
 
+/* Whether the guard marker just put at g really faults. An madvise() that
+ * accepts advice it does not know and does nothing (qemu-user's does)
+ * would leave every stack unguarded. Reading the page through the kernel
+ * fails with EFAULT on a real marker; anything else means "not proven",
+ * and mprotect() takes over. Checked once per process. */
+static bool guard_works(char *g)
+{
+    char byte;
+    struct iovec local = { &byte, 1 }, remote = { g, 1 };
+    if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == -1 &&
+        errno == EFAULT) {
+        return true;
+    }
+    madvise(g, GREEN__GUARD, MADV_GUARD_REMOVE);
+    return false;
+}
+
 /* Installs the guard below s, the first time s is handed out. */
 static int install_guard(struct green__stack *s)
 {
     char *g = s->lo - GREEN__GUARD;
     int mode = __atomic_load_n(&guard_mode, __ATOMIC_RELAXED);
     if (mode != 2) {
-        if (madvise(g, GREEN__GUARD, MADV_GUARD_INSTALL) == 0) {
+        if (madvise(g, GREEN__GUARD, MADV_GUARD_INSTALL) == 0 &&
+            (mode == 1 || guard_works(g))) {
             __atomic_store_n(&guard_mode, 1, __ATOMIC_RELAXED);
             s->guarded = 1;
             return 0;

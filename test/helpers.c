@@ -25,6 +25,11 @@ int green_test_fork_capture(void (*fn)(void *), void *arg, char *buf,
         return -1;
     }
     pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
     if (pid == 0) {
         close(p[0]);
         dup2(p[1], 2);

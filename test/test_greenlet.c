@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -987,6 +988,13 @@ static void enomem_child(void *arg)
     if (setrlimit(RLIMIT_AS, &low) != 0) {
         _exit(4);
     }
+    /* qemu-user accepts the limit but does not enforce it for the guest. */
+    void *probe = mmap(NULL, (size_t)low.rlim_cur, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (probe != MAP_FAILED) {
+        fprintf(stderr, "SKIP: RLIMIT_AS is not enforced here\n");
+        _exit(0);
+    }
     int rc1 = greenlet_switch(g, NULL, NULL);
     int started1 = greenlet_started(g), dead1 = greenlet_dead(g);
     int ran1 = unstarted_ran;
@@ -1005,6 +1013,9 @@ START_TEST(test_enomem_leaves_unstarted)
     char out[4096];
     char desc[64];
     int status = green_test_fork_capture(enomem_child, NULL, out, sizeof out);
+    if (strstr(out, "SKIP: ") != NULL) {
+        return;
+    }
     int v[8];
     size_t in_use1 = 0;
     const char *res = strstr(out, "RESULT ");

@@ -174,7 +174,9 @@ trampoline:
 #if defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT
 /* Mark the object BTI-compatible (every indirect-call target above starts
  * with bti c), so that linking it keeps BTI enforcement for the whole
- * library. Not PAC: the switch frame's lr is not signed (see the top). */
+ * library. Not PAC: the switch frame's lr is not signed (see the top). Not
+ * GCS: switching stacks without switching guarded control stacks would
+ * fault at the first ret, so we must not claim it. */
     .section .note.gnu.property, "a"
     .p2align 3
     .long   4                           /* name size */

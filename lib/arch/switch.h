@@ -7,9 +7,10 @@
  * A context is named by its saved stack pointer (for the ucontext backend, by
  * a pointer to a ucontext_t; callers do not care). The state saved is exactly
  * what the ABI says survives a call: callee-saved registers plus the floating
- * point control state (x86-64: rbx, rbp, r12-r15, MXCSR, x87 control word;
- * aarch64: x19-x30, d8-d15), so a greenlet that changes the rounding mode
- * changes it only for itself. */
+ * point control state where the ABI makes it callee-saved (x86-64: rbx,
+ * rbp, r12-r15, MXCSR, x87 control word, so a greenlet that changes the
+ * rounding mode changes it only for itself; aarch64: x19-x30, d8-d15, while
+ * FPCR stays per OS thread, as AAPCS64 treats it as global state). */
 #ifndef GREEN_ARCH_SWITCH_H
 #define GREEN_ARCH_SWITCH_H
 
