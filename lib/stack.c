@@ -387,6 +387,11 @@ void green__stack_free(struct green__stack *s)
     p->cold = s;
 }
 
+int green__stack_guard_mode(void)
+{
+    return __atomic_load_n(&guard_mode, __ATOMIC_RELAXED);
+}
+
 size_t green__stack_in_use(void)
 {
     return st.in_use;

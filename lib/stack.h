@@ -48,6 +48,11 @@ void green__stack_free(struct green__stack *s);
  * must have been freed, or be abandoned with its greenlets. */
 void green__stack_thread_term(void);
 
+/* How guards are made: 1 with MADV_GUARD_INSTALL markers (no extra
+ * mappings), 2 with mprotect (two mappings per stack, so vm.max_map_count
+ * caps the number of stacks near 32K), 0 before the first stack. */
+int green__stack_guard_mode(void);
+
 /* The number of stacks the calling thread has taken and not given back. */
 size_t green__stack_in_use(void);
 

@@ -1,4 +1,5 @@
 #include "helpers.h"
+#include "stack.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -196,4 +197,15 @@ void green_test_child_deadline(unsigned seconds)
 {
     signal(SIGALRM, SIG_DFL);
     alarm(seconds);
+}
+
+int green_test_guard_markers(void)
+{
+    struct green__stack *s;
+    size_t size;
+    if (green__stack_size(0, &size) != 0 || green__stack_alloc(size, &s) != 0) {
+        return 0;
+    }
+    green__stack_free(s);
+    return green__stack_guard_mode() == 1;
 }
