@@ -237,6 +237,12 @@ void green__hub_wake(struct greenlet *g, int code)
         return; /* shielded: the kill takes effect at its next wait */
     }
     if (g->state == GREEN__PARKED && !(g->flags & GREEN__HUB)) {
+        /* Out of its wait queue at once: the first event wins, and no
+         * later hand-off (an item, a lock) may go to a greenlet that has
+         * already been woken for something else. */
+        if (green__link_linked(&g->wait)) {
+            green__link_remove(&g->wait);
+        }
         g->wake = code;
         ready_push(g->thread, g);
     }
@@ -426,8 +432,9 @@ int green__hub_io_wait(int fd, int events, double timeout)
     green__waitq_push(&w->waiters, self);
     fdw_update(t, w);
     int r = green__hub_park(timeout, "a wait on fd", (void *)(intptr_t)fd);
-    if (green__link_linked(&self->wait)) {
-        green__link_remove(&self->wait); /* timed out or cancelled */
+    if (r != 0 && (size_t)fd < t->nfds && (w = t->fds[fd]) != NULL) {
+        /* Timed out or cancelled: our interest leaves the mask. (Looked
+         * up again: green_close() may have dropped the registration.) */
         fdw_update(t, w);
     }
     return r == 0 ? self->io_got : r;
