@@ -13,7 +13,9 @@
 #include <stdlib.h>
 
 struct watch {
-    green_task_t *const *tasks;   /* what is watched */
+    green_task_t **tasks;         /* what is watched (our own copy: an
+                                     as_completed iterator outlives the
+                                     caller's array) */
     size_t n;
     green_task_t **order;         /* tasks in the order they ended */
     size_t nended;
@@ -51,8 +53,9 @@ static void watch_fini(struct watch *w, size_t linked)
             green__task_unlink(w->tasks[i], on_end, w);
         }
     }
-    free(w->order);
+    free(w->order); /* one block with tasks */
     w->order = NULL;
+    w->tasks = NULL;
 }
 
 static int watch_init(struct watch *w, green_task_t *const *tasks, size_t n,
@@ -62,13 +65,16 @@ static int watch_init(struct watch *w, green_task_t *const *tasks, size_t n,
     if (r != 0) {
         return r;
     }
-    w->tasks = tasks;
     w->n = n;
     w->nended = 0;
     w->waiter = NULL;
     w->deadline = green__now() + timeout;
-    if ((w->order = malloc((n != 0 ? n : 1) * sizeof(*w->order))) == NULL) {
+    if ((w->order = malloc((2 * n + 1) * sizeof(*w->order))) == NULL) {
         return -ENOMEM;
+    }
+    w->tasks = w->order + n;
+    for (size_t i = 0; i < n; i++) {
+        w->tasks[i] = tasks[i];
     }
     for (size_t i = 0; i < n; i++) {
         if ((r = green__task_link(tasks[i], on_end, w)) != 0) {
@@ -131,14 +137,8 @@ int green_gather(green_task_t *const *tasks, size_t n, double timeout,
         }
     }
     if (first_failure != NULL) {
-        /* Cancel the rest and wait for their cleanup. */
-        for (size_t i = 0; i < n; i++) {
-            green_kill(tasks[i]);
-        }
-        w.deadline = GREEN_FOREVER;
-        while (w.nended < n && (r = watch_wait(&w)) == 0) {
-        }
-        r = r != 0 ? r : green_task_error(first_failure);
+        green__task_reap_all(tasks, n); /* cancel the rest, await cleanup */
+        r = green_task_error(first_failure);
     }
     for (size_t i = 0; i < n; i++) {
         green_outcome_of(tasks[i], &out[i]);
@@ -166,10 +166,7 @@ int green_gather_run(green_fn_t fn, void *const *args, size_t n,
         r = green_gather(t, n, timeout, flags, out);
     }
     /* Nothing outlives the call: stop what still runs, wait, release. */
-    for (size_t i = 0; i < spawned; i++) {
-        green_kill(t[i]);
-    }
-    int j = green_joinall(t, spawned, GREEN_FOREVER);
+    green__task_reap_all(t, spawned);
     for (size_t i = 0; i < spawned; i++) {
         if (r == -ETIMEDOUT) {
             green_outcome_of(t[i], &out[i]);
@@ -177,7 +174,7 @@ int green_gather_run(green_fn_t fn, void *const *args, size_t n,
         green_task_release(t[i]);
     }
     free(t);
-    return r != 0 ? r : j;
+    return r;
 }
 
 /* Whether `when` holds for what the watch has seen. */

@@ -232,6 +232,16 @@ bool green__scope_expired(const struct greenlet *g);
  * -ENOMEM. green__task_unlink removes a link that has not run yet. */
 int green__task_link(green_task_t *t, green_link_fn_t fn, void *userdata);
 
+/* green_kill() without the handle check, for the pool, which tracks
+ * members whose handles their spawner gave back. */
+int green__task_kill(green_task_t *t);
+
+/* Structured cleanup: kills every task in tasks[0..n) that has not ended
+ * and waits for all of them, even if the caller itself is being cancelled
+ * or is inside an expired timeout scope (the wait is shielded). Stops
+ * early only on -EDEADLK. */
+void green__task_reap_all(green_task_t *const *tasks, size_t n);
+
 /* 0 if t can be used by the calling thread: -EINVAL (NULL or released),
  * -EPERM (another thread's). */
 int green__task_check(const green_task_t *t);

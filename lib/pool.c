@@ -154,7 +154,7 @@ int green_pool_join(green_pool_t *p, double timeout)
 int green_pool_kill(green_pool_t *p, double timeout)
 {
     int r = check(p);
-    if (r != 0) {
+    if (r != 0 || (r = green__check_timeout(timeout)) != 0) {
         return r;
     }
     /* Killing a task that never started ends it at once, which unlinks
@@ -162,7 +162,7 @@ int green_pool_kill(green_pool_t *p, double timeout)
     struct member *m = p->members;
     while (m != NULL) {
         struct member *next = m->next;
-        green_kill(m->task);
+        green__task_kill(m->task); /* handle may have been released */
         m = next;
     }
     return green_pool_join(p, timeout);
@@ -197,18 +197,18 @@ int green_pool_map(green_pool_t *p, green_fn_t fn, void *const *args,
            (r = green_pool_spawn(p, &t[spawned], fn, args[spawned])) == 0) {
         spawned++;
     }
-    if (r != 0) {
-        for (size_t i = 0; i < spawned; i++) {
-            green_kill(t[i]);
-        }
+    if (r == 0) {
+        r = green_joinall(t, spawned, GREEN_FOREVER);
     }
-    int j = green_joinall(t, spawned, GREEN_FOREVER);
+    if (r != 0) { /* spawning failed, or we were killed: nothing outlives us */
+        green__task_reap_all(t, spawned);
+    }
     for (size_t i = 0; i < spawned; i++) {
         green_outcome_of(t[i], &out[i]);
         green_task_release(t[i]);
     }
     free(t);
-    return r != 0 ? r : j;
+    return r;
 }
 
 /* --- imap_unordered -------------------------------------------------------- */
@@ -319,12 +319,14 @@ void green_pool_iter_free(green_pool_iter_t *it)
     if (it == NULL) {
         return;
     }
-    green_kill(it->feeder);
-    green_join(it->feeder, GREEN_FOREVER, NULL);
+    green__task_reap_all(&it->feeder, 1);
     green_task_release(it->feeder);
-    for (size_t i = 0; i < it->n && it->tasks[i] != NULL; i++) {
-        green_kill(it->tasks[i]);
-        green_task_wait(it->tasks[i], GREEN_FOREVER);
+    size_t spawned = 0;
+    while (spawned < it->n && it->tasks[spawned] != NULL) {
+        spawned++;
+    }
+    green__task_reap_all(it->tasks, spawned);
+    for (size_t i = 0; i < spawned; i++) {
         green_task_release(it->tasks[i]);
     }
     green_queue_free(it->finished);

@@ -245,6 +245,22 @@ int green_join(green_task_t *t, double timeout, void **result)
     return 0;
 }
 
+void green__task_reap_all(green_task_t *const *tasks, size_t n)
+{
+    struct greenlet *self = greenlet_current();
+    unsigned char shield = self->flags & GREEN__SHIELD;
+    self->flags |= GREEN__SHIELD;
+    for (size_t i = 0; i < n; i++) {
+        green__task_kill(tasks[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (wait_end(tasks[i], GREEN_FOREVER) == -EDEADLK) {
+            break; /* a task that ignores its cancellation forever */
+        }
+    }
+    self->flags = (unsigned char)((self->flags & ~GREEN__SHIELD) | shield);
+}
+
 int green_task_wait(green_task_t *t, double timeout)
 {
     int r = green__task_check(t);
@@ -305,11 +321,13 @@ int green_sleep(double seconds)
     return r;
 }
 
-int green_kill(green_task_t *t)
+int green__task_kill(green_task_t *t)
 {
-    int r = green__task_check(t);
-    if (r != 0) {
-        return r;
+    if (t == NULL) {
+        return -EINVAL;
+    }
+    if (t->g.thread != green__thread_peek()) {
+        return -EPERM;
     }
     if (ended(t)) {
         return -ESRCH;
@@ -325,6 +343,12 @@ int green_kill(green_task_t *t)
         green__hub_wake(&t->g, -ECANCELED);
     }
     return 0;
+}
+
+int green_kill(green_task_t *t)
+{
+    int r = green__task_check(t);
+    return r != 0 ? r : green__task_kill(t);
 }
 
 int green_link(green_task_t *t, green_link_fn_t fn, void *userdata)
