@@ -12,7 +12,8 @@
 
 struct green_sem {
     unsigned value;               /* free permits */
-    unsigned bound;               /* max value, or 0 if unbounded */
+    unsigned bound;               /* max value if bounded */
+    bool bounded;
     struct green__waitq waiters;  /* FIFO */
     struct green__thread *thread; /* owner */
 };
@@ -41,7 +42,7 @@ static int owned(const void *obj, const struct green__thread *t)
 
 /* --- semaphores ------------------------------------------------------------ */
 
-static int sem_new(green_sem_t **out, unsigned value, unsigned bound)
+static int sem_new(green_sem_t **out, unsigned value, bool bounded)
 {
     if (out == NULL) {
         return -EINVAL;
@@ -52,7 +53,8 @@ static int sem_new(green_sem_t **out, unsigned value, unsigned bound)
         return -ENOMEM;
     }
     s->value = value;
-    s->bound = bound;
+    s->bound = value;
+    s->bounded = bounded;
     green__waitq_init(&s->waiters);
     s->thread = t;
     *out = s;
@@ -61,12 +63,12 @@ static int sem_new(green_sem_t **out, unsigned value, unsigned bound)
 
 int green_sem_new(green_sem_t **out, unsigned value)
 {
-    return sem_new(out, value, 0);
+    return sem_new(out, value, false);
 }
 
 int green_sem_new_bounded(green_sem_t **out, unsigned value)
 {
-    return sem_new(out, value, value);
+    return sem_new(out, value, true);
 }
 
 int green_sem_free(green_sem_t *s)
@@ -97,11 +99,8 @@ int green_sem_try_acquire(green_sem_t *s)
 
 int green_sem_acquire(green_sem_t *s, double timeout)
 {
-    int r = green_sem_try_acquire(s);
-    if (r != -EAGAIN) {
-        return r;
-    }
-    if ((r = green__check_timeout(timeout)) != 0) {
+    int r = green__check_timeout(timeout);
+    if (r != 0 || (r = green_sem_try_acquire(s)) != -EAGAIN) {
         return r;
     }
     return green__waitq_wait_handoff(&s->waiters, timeout, "green_sem_acquire on", s);
@@ -116,7 +115,7 @@ int green_sem_release(green_sem_t *s)
     if (green__waitq_handoff(&s->waiters) != NULL) {
         return 0;
     }
-    if (s->bound != 0 && s->value >= s->bound) {
+    if (s->bounded && s->value >= s->bound) {
         return -EOVERFLOW;
     }
     s->value++;
@@ -194,11 +193,8 @@ int green_lock_try_acquire(green_lock_t *l)
 
 int green_lock_acquire(green_lock_t *l, double timeout)
 {
-    int r = green_lock_try_acquire(l);
-    if (r != -EBUSY) {
-        return r;
-    }
-    if ((r = green__check_timeout(timeout)) != 0) {
+    int r = green__check_timeout(timeout);
+    if (r != 0 || (r = green_lock_try_acquire(l)) != -EBUSY) {
         return r;
     }
     /* On hand-off the releaser made us the owner already. */
@@ -250,8 +246,9 @@ int green_cond_new(green_cond_t **out, green_lock_t *lock)
 
 int green_cond_free(green_cond_t *c)
 {
-    if (c == NULL) {
-        return -EINVAL;
+    int r = c != NULL ? owned(c->lock, c->lock->thread) : -EINVAL;
+    if (r != 0) {
+        return r;
     }
     if (!green__waitq_empty(&c->waiters)) {
         return -EBUSY;
