@@ -108,8 +108,7 @@ int green_future_wait(green_future_t *f, double timeout)
     if (f->state != PENDING) {
         return 0;
     }
-    r = green__waitq_wait(&f->waiters, timeout, "green_future_wait on", f);
-    return f->state != PENDING ? 0 : r;
+    return green__waitq_wait(&f->waiters, timeout, "green_future_wait on", f);
 }
 
 int green_future_get(green_future_t *f, double timeout, void **value)

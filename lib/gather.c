@@ -237,6 +237,7 @@ int green_wait(green_task_t *const *tasks, size_t n, double timeout,
 struct green_as_completed {
     struct watch w;
     size_t next;                  /* order[next] is returned next */
+    struct green__thread *thread; /* owner */
 };
 
 int green_as_completed_new(green_as_completed_t **out,
@@ -256,6 +257,7 @@ int green_as_completed_new(green_as_completed_t **out,
         return r;
     }
     it->next = 0;
+    it->thread = green__thread_peek();
     *out = it;
     return 0;
 }
@@ -264,6 +266,9 @@ int green_as_completed_next(green_as_completed_t *it, green_task_t **task)
 {
     if (it == NULL || task == NULL) {
         return -EINVAL;
+    }
+    if (it->thread != green__thread_peek()) {
+        return -EPERM;
     }
     while (it->next == it->w.nended) {
         if (it->next == it->w.n) {

@@ -72,6 +72,13 @@ struct greenlet {
     unsigned char state;           /* enum green__state */
     unsigned char flags;           /* enum green__flags */
     int saved_errno;               /* errno while not running */
+    unsigned char fast;            /* SUSPENDED by greenlet_switch's fast
+                                      path: it resumes straight into its
+                                      caller, so whoever resumes it does
+                                      its part (result, return code) */
+    void **result_slot;            /* ...where its value goes, or NULL */
+    void *resume_to;               /* ...where it returns after a detour
+                                      through the reaper (see greenlet.c) */
     int wake;                      /* code the pending park returns */
     unsigned live_children;        /* greenlets not dead whose parent this
                                       is; it cannot be freed before them */

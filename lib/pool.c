@@ -147,8 +147,7 @@ int green_pool_join(green_pool_t *p, double timeout)
     if (p->running == 0) {
         return 0;
     }
-    r = green__waitq_wait(&p->joiners, timeout, "green_pool_join on", p);
-    return p->running == 0 ? 0 : r;
+    return green__waitq_wait(&p->joiners, timeout, "green_pool_join on", p);
 }
 
 int green_pool_kill(green_pool_t *p, double timeout)

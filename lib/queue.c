@@ -329,8 +329,9 @@ int green_queue_join(green_queue_t *q, double timeout)
     if (q->unfinished == 0) {
         return 0;
     }
-    r = green__waitq_wait(&q->joiners, timeout, "green_queue_join on", q);
-    return q->unfinished == 0 ? 0 : r;
+    /* The first event wins: killed or timed out first, that is the answer
+     * even if the count reached zero before we ran again. */
+    return green__waitq_wait(&q->joiners, timeout, "green_queue_join on", q);
 }
 
 int green_queue_close(green_queue_t *q)

@@ -223,7 +223,7 @@ static int wait_end(struct green_task *t, double timeout)
     self->wait_on = &t->g;
     int r = green__waitq_wait(&t->joiners, timeout, "green_join on", t);
     self->wait_on = NULL;
-    return ended(t) ? 0 : r;
+    return r; /* the first event wins: a kill or timeout before the end */
 }
 
 int green_join(green_task_t *t, double timeout, void **result)

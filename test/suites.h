@@ -11,7 +11,14 @@
     X(greenlet)              \
     X(hub)                   \
     X(task)                  \
-    X(io)
+    X(io)                    \
+    X(event)                 \
+    X(future)                \
+    X(queue)                 \
+    X(timeout)               \
+    X(lock)                  \
+    X(gather)                \
+    X(pool)
 
 #define GREEN_TEST_DECLARE(name) Suite *green_test_##name##_suite(void);
 GREEN_TEST_SUITES(GREEN_TEST_DECLARE)

@@ -2,7 +2,7 @@
  * fresh stack and jump between contexts. Exactly one of
  * lib/arch/x86_64_sysv_elf.S, lib/arch/aarch64_aapcs_elf.S or
  * lib/arch/ucontext.c implements it; meson's `context` option picks which.
- * Callers never #ifdef on the backend.
+ * Callers never #ifdef on the backend, except for the optional leap below.
  *
  * A context is named by its saved stack pointer (for the ucontext backend, by
  * a pointer to a ucontext_t; callers do not care). The state saved is exactly
@@ -31,5 +31,21 @@ green__sp_t green__ctx_make(void *stack_top, size_t size,
  * context, entry receives it). Returns when something jumps back to *save_sp,
  * with the value that jump passed. */
 void *green__ctx_jump(green__sp_t *save_sp, green__sp_t to_sp, void *arg);
+
+/* Only the x86-64 assembly has the following (GREEN_CTX_LEAP in
+ * green_config.h says so); elsewhere greenlet_switch() uses the jump.
+ *
+ * green__ctx_leap: green__ctx_jump that returns through an indirect jump
+ * rather than ret, and returns arg as an int. A context suspended here is
+ * resumed by any jump or leap, and returns straight to its caller.
+ *
+ * green__ctx_redirect: makes a context suspended in green__ctx_leap resume
+ * in stub first; returns the address it would have returned to.
+ * green__ctx_reap_stub calls green__greenlet_reaped() (which returns that
+ * address) and continues there. */
+int green__ctx_leap(green__sp_t *save_sp, green__sp_t to_sp, long arg);
+void *green__ctx_redirect(green__sp_t sp, void *stub);
+void green__ctx_reap_stub(void);
+void *green__greenlet_reaped(void);
 
 #endif

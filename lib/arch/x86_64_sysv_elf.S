@@ -25,15 +25,10 @@
 
     .text
 
-/* void *green__ctx_jump(green__sp_t *save_sp (rdi), green__sp_t to_sp (rsi),
- *                       void *arg (rdx)) */
-    .globl  green__ctx_jump
-    .hidden green__ctx_jump
-    .type   green__ctx_jump, @function
-    .p2align 4
-green__ctx_jump:
-    .cfi_startproc
-    ENDBR
+/* The body shared by green__ctx_jump and green__ctx_leap: save our state
+ * below the return address, swap stacks, restore the other context's.
+ * rdi = save_sp, rsi = to_sp, rdx = arg (left untouched). */
+.macro SWITCH_STACKS
     /* Push the callee-saved registers; the return address is already there. */
     pushq   %rbp
     pushq   %rbx
@@ -41,24 +36,20 @@ green__ctx_jump:
     pushq   %r14
     pushq   %r13
     pushq   %r12
-    /* FP control state below them (fnstcw stores 2 bytes: clear the
-     * other 2 so the 8-byte pair compares exactly below). */
+    /* FP control state below them. */
     leaq    -0x8(%rsp), %rsp
     stmxcsr (%rsp)
-    movl    $0, 0x4(%rsp)
     fnstcw  0x4(%rsp)
 
-    /* Swap stacks, keeping our FP control word pair in rcx. */
+    /* Swap stacks. */
     movq    %rsp, (%rdi)
-    movq    (%rsp), %rcx
     movq    %rsi, %rsp
 
-    /* Restore the other context's state in the reverse order. ldmxcsr and
-     * fldcw are slow and almost always redundant (contexts rarely change
-     * the rounding mode), so load them only when they differ. */
-    cmpq    (%rsp), %rcx
-    jne     .Lload_fp
-.Lfp_done:
+    /* Restore the other context's state in the reverse order. (Loading the
+     * FP pair only when it differs was tried: reading back the two stores
+     * just made defeats store forwarding and costs more than it saves.) */
+    ldmxcsr (%rsp)
+    fldcw   0x4(%rsp)
     leaq    0x8(%rsp), %rsp
     popq    %r12
     popq    %r13
@@ -71,14 +62,91 @@ green__ctx_jump:
      * argument of entry (the trampoline calls it with rdi untouched). */
     movq    %rdx, %rax
     movq    %rdx, %rdi
-    ret
+.endm
 
-.Lload_fp:
-    ldmxcsr (%rsp)
-    fldcw   0x4(%rsp)
-    jmp     .Lfp_done
+/* void *green__ctx_jump(green__sp_t *save_sp (rdi), green__sp_t to_sp (rsi),
+ *                       void *arg (rdx))
+ *
+ * Returns with ret. The scheduler switches between greenlets that all
+ * suspended through the same C call chain, so the return address the
+ * CPU's return-stack predictor expects is the one we really return to. */
+    .globl  green__ctx_jump
+    .hidden green__ctx_jump
+    .type   green__ctx_jump, @function
+    .p2align 4
+green__ctx_jump:
+    .cfi_startproc
+    ENDBR
+    SWITCH_STACKS
+    ret
     .cfi_endproc
     .size   green__ctx_jump, .-green__ctx_jump
+
+/* int green__ctx_leap(green__sp_t *save_sp (rdi), green__sp_t to_sp (rsi),
+ *                     long arg (rdx))
+ *
+ * The same switch, returning with an indirect jump instead of ret, for
+ * greenlet_switch(), whose callers on either side are different code: ret
+ * would be mispredicted on every switch there (the return-stack predictor
+ * assumes we go back to our own caller), while the indirect-branch
+ * predictor learns where a ping-pong goes. Measured on the development VM:
+ * 10 ns per raw switch with ret, 5 ns with this. */
+    .globl  green__ctx_leap
+    .hidden green__ctx_leap
+    .type   green__ctx_leap, @function
+    .p2align 4
+green__ctx_leap:
+    .cfi_startproc
+    ENDBR
+    SWITCH_STACKS
+#if defined(__CET__) && (__CET__ & 1)
+    ret                                 /* IBT: a jmp would need endbr64 */
+#else
+    popq    %r8
+    jmp     *%r8
+#endif
+    .cfi_endproc
+    .size   green__ctx_leap, .-green__ctx_leap
+
+/* void *green__ctx_redirect(green__sp_t sp (rdi), void *stub (rsi))
+ *
+ * For a context suspended in green__ctx_leap: makes it resume in stub
+ * instead of where it would return, and returns that address. */
+    .globl  green__ctx_redirect
+    .hidden green__ctx_redirect
+    .type   green__ctx_redirect, @function
+    .p2align 4
+green__ctx_redirect:
+    .cfi_startproc
+    ENDBR
+    movq    0x38(%rdi), %rax            /* the saved return address */
+    movq    %rsi, 0x38(%rdi)
+    ret
+    .cfi_endproc
+    .size   green__ctx_redirect, .-green__ctx_redirect
+
+/* green__ctx_reap_stub: where a context redirected by green__ctx_redirect
+ * resumes, with rax = its leap's return value and rsp 16-byte aligned (as
+ * after a ret). Calls green__greenlet_reaped(), which frees the stack of
+ * the greenlet that died switching here and returns the real return
+ * address, then goes there with rax intact. */
+    .globl  green__ctx_reap_stub
+    .hidden green__ctx_reap_stub
+    .type   green__ctx_reap_stub, @function
+    .p2align 4
+green__ctx_reap_stub:
+    .cfi_startproc
+    .cfi_undefined rip
+    ENDBR
+    pushq   %rax
+    subq    $8, %rsp                    /* keep the call site aligned */
+    call    green__greenlet_reaped
+    movq    %rax, %rcx
+    addq    $8, %rsp
+    popq    %rax
+    jmp     *%rcx
+    .cfi_endproc
+    .size   green__ctx_reap_stub, .-green__ctx_reap_stub
 
 /* green__sp_t green__ctx_make(void *stack_top (rdi), size_t size (rsi),
  *                             void (*entry)(void *) (rdx)) */
@@ -98,7 +166,6 @@ green__ctx_make:
 
     /* The new context starts with the creator's FP control state. */
     stmxcsr (%rax)
-    movl    $0, 0x4(%rax)
     fnstcw  0x4(%rax)
 
     movq    %rdx, 0x08(%rax)            /* r12 = entry */
