@@ -32,20 +32,6 @@ static void on_end(green_task_t *t, void *userdata)
     }
 }
 
-static int check_all(green_task_t *const *tasks, size_t n, double timeout)
-{
-    if ((tasks == NULL && n > 0) || green__check_timeout(timeout) != 0) {
-        return -EINVAL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int r = green__task_check(tasks[i]);
-        if (r != 0) {
-            return r;
-        }
-    }
-    return 0;
-}
-
 static void watch_fini(struct watch *w, size_t linked)
 {
     for (size_t i = 0; i < linked; i++) {
@@ -61,7 +47,7 @@ static void watch_fini(struct watch *w, size_t linked)
 static int watch_init(struct watch *w, green_task_t *const *tasks, size_t n,
                       double timeout)
 {
-    int r = check_all(tasks, n, timeout);
+    int r = green__task_check_all(tasks, n, timeout);
     if (r != 0) {
         return r;
     }

@@ -182,20 +182,36 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     green__hub_wake(g, -ETIMEDOUT);
 }
 
-int green__hub_park(double timeout, const char *what, const void *obj)
+/* The thread of a greenlet about to block, or NULL with the reason in
+ * *err: -ENOMEM (no hub), -EPERM (the hub itself), -ECANCELED (killed and
+ * not shielded). */
+static struct green__thread *may_block(int *err)
 {
     struct green__thread *t = hub_thread();
     if (t == NULL) {
-        return -ENOMEM;
+        *err = -ENOMEM;
+        return NULL;
+    }
+    unsigned flags = t->current->flags;
+    if (flags & GREEN__HUB) {
+        *err = -EPERM;
+        return NULL;
+    }
+    if ((flags & (GREEN__CANCELLED | GREEN__SHIELD)) == GREEN__CANCELLED) {
+        *err = -ECANCELED;
+        return NULL;
+    }
+    return t;
+}
+
+int green__hub_park(double timeout, const char *what, const void *obj)
+{
+    int err;
+    struct green__thread *t = may_block(&err);
+    if (t == NULL) {
+        return err;
     }
     struct greenlet *self = t->current;
-    if (self->flags & GREEN__HUB) {
-        return -EPERM;
-    }
-    if ((self->flags & (GREEN__CANCELLED | GREEN__SHIELD)) ==
-        GREEN__CANCELLED) {
-        return -ECANCELED;
-    }
     if (self->scopes != NULL && !(self->flags & GREEN__SHIELD)) {
         /* A timeout scope's deadline caps every wait inside it. */
         double left = self->scopes->deadline - green__now();
@@ -255,18 +271,12 @@ void green__hub_ready(struct greenlet *g)
 
 int green__hub_yield(void)
 {
-    struct green__thread *t = hub_thread();
+    int err;
+    struct green__thread *t = may_block(&err);
     if (t == NULL) {
-        return -ENOMEM;
+        return err;
     }
-    struct greenlet *self = t->current;
-    if (self->flags & GREEN__HUB) {
-        return -EPERM;
-    }
-    if (self->flags & GREEN__CANCELLED) {
-        return -ECANCELED;
-    }
-    ready_push(t, self);
+    ready_push(t, t->current);
     return schedule(t);
 }
 

@@ -243,6 +243,11 @@ int green__task_link(green_task_t *t, green_link_fn_t fn, void *userdata);
  * members whose handles their spawner gave back. */
 int green__task_kill(green_task_t *t);
 
+/* green__task_check() for every task, plus the timeout: 0, -EINVAL,
+ * -EPERM. */
+int green__task_check_all(green_task_t *const *tasks, size_t n,
+                          double timeout);
+
 /* Structured cleanup: kills every task in tasks[0..n) that has not ended
  * and waits for all of them, even if the caller itself is being cancelled
  * or is inside an expired timeout scope (the wait is shielded). Stops

@@ -282,7 +282,8 @@ int green_task_get(green_task_t *t, double timeout, void **value)
     return t->err;
 }
 
-int green_joinall(green_task_t *const *tasks, size_t n, double timeout)
+int green__task_check_all(green_task_t *const *tasks, size_t n,
+                          double timeout)
 {
     if ((tasks == NULL && n > 0) || green__check_timeout(timeout) != 0) {
         return -EINVAL;
@@ -292,6 +293,15 @@ int green_joinall(green_task_t *const *tasks, size_t n, double timeout)
         if (r != 0) {
             return r;
         }
+    }
+    return 0;
+}
+
+int green_joinall(green_task_t *const *tasks, size_t n, double timeout)
+{
+    int c = green__task_check_all(tasks, n, timeout);
+    if (c != 0) {
+        return c;
     }
     double deadline = green__now() + timeout;
     for (size_t i = 0; i < n; i++) {
