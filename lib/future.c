@@ -23,6 +23,14 @@ struct green_future {
     struct green__thread *thread; /* owner */
 };
 
+/* A waiter's record: completion copies the outcome into it, so a waiter
+ * never has to read the future again after it wakes (it may be freed by
+ * then: green_future_free only refuses while greenlets are queued). */
+struct fwait {
+    void *value;
+    int err;
+};
+
 static int check(const green_future_t *f)
 {
     if (f == NULL) {
@@ -74,7 +82,13 @@ static int complete(green_future_t *f, int state, void *value, int err)
     f->state = (unsigned char)state;
     f->value = value;
     f->err = err;
-    green__waitq_wake_all(&f->waiters, 0);
+    struct greenlet *g;
+    while ((g = green__waitq_pop(&f->waiters)) != NULL) {
+        struct fwait *w = g->wait_data;
+        w->value = state == RESULT ? value : NULL;
+        w->err = err;
+        green__hub_wake(g, 0);
+    }
     while (f->callbacks != NULL) {
         struct callback *c = f->callbacks;
         f->callbacks = c->next;
@@ -99,28 +113,42 @@ int green_future_cancel(green_future_t *f)
     return complete(f, CANCELLED, NULL, -ECANCELED);
 }
 
-int green_future_wait(green_future_t *f, double timeout)
+/* Waits for f; 0 with its outcome in *w, or the wait's error. */
+static int wait_outcome(green_future_t *f, double timeout, struct fwait *w)
 {
     int r = check(f);
     if (r != 0 || (r = green__check_timeout(timeout)) != 0) {
         return r;
     }
     if (f->state != PENDING) {
+        w->value = f->state == RESULT ? f->value : NULL;
+        w->err = f->err;
         return 0;
     }
-    return green__waitq_wait(&f->waiters, timeout, "green_future_wait on", f);
+    struct greenlet *self = greenlet_current();
+    self->wait_data = w;
+    r = green__waitq_wait(&f->waiters, timeout, "green_future_wait on", f);
+    self->wait_data = NULL;
+    return r;
+}
+
+int green_future_wait(green_future_t *f, double timeout)
+{
+    struct fwait w;
+    return wait_outcome(f, timeout, &w);
 }
 
 int green_future_get(green_future_t *f, double timeout, void **value)
 {
-    int r = green_future_wait(f, timeout);
+    struct fwait w;
+    int r = wait_outcome(f, timeout, &w);
     if (r != 0) {
         return r;
     }
-    if (f->state == RESULT && value != NULL) {
-        *value = f->value;
+    if (w.err == 0 && value != NULL) {
+        *value = w.value;
     }
-    return f->err;
+    return w.err;
 }
 
 bool green_future_done(const green_future_t *f)

@@ -8,6 +8,7 @@
 
 #include "green/lock.h"
 
+#include <limits.h>
 #include <stdlib.h>
 
 struct green_sem {
@@ -115,7 +116,7 @@ int green_sem_release(green_sem_t *s)
     if (green__waitq_handoff(&s->waiters) != NULL) {
         return 0;
     }
-    if (s->bounded && s->value >= s->bound) {
+    if ((s->bounded && s->value >= s->bound) || s->value == UINT_MAX) {
         return -EOVERFLOW;
     }
     s->value++;

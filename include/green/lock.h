@@ -37,7 +37,8 @@ GREEN_EXTERN int green_sem_acquire(green_sem_t *s, double timeout);
 GREEN_EXTERN int green_sem_try_acquire(green_sem_t *s);
 
 /* Gives a permit back (to the first waiter, if any). Returns 0, -EINVAL,
- * -EPERM, -EOVERFLOW (bounded, and already at its initial value).
+ * -EPERM, -EOVERFLOW (bounded, and already at its initial value; or at
+ * UINT_MAX).
  * Switching: never switches. */
 GREEN_EXTERN int green_sem_release(green_sem_t *s);
 
