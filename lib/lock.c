@@ -181,6 +181,9 @@ int green_lock_try_acquire(green_lock_t *l)
         if (!l->reentrant) {
             return -EDEADLK;
         }
+        if (l->count == UINT_MAX) {
+            return -EOVERFLOW;
+        }
         l->count++;
         return 0;
     }

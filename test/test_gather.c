@@ -834,11 +834,9 @@ START_TEST(as_completed_keeps_no_caller_array)
 {
     /* green_as_completed_new() returns an iterator that lives on; the
      * header asks the caller to keep the task handles, not the array
-     * they were passed in. Clear and free the array right away. A crash
-     * here fails the whole run without a fork, so only forked runs. */
-    if (!green_test_forking()) {
-        return;
-    }
+     * they were passed in. Free the array right away (and clear it first
+     * when forking: a crash then fails this test only; without a fork,
+     * under valgrind, the stale read is reported instead). */
     struct job j[3] = {{.delay = 0.01}, {.delay = 0.2}, {.delay = 0.3}};
     green_task_t *t[3];
     spawn_jobs(t, j, 3);
@@ -847,7 +845,9 @@ START_TEST(as_completed_keeps_no_caller_array)
     memcpy(arr, t, sizeof(t));
     green_as_completed_t *it;
     ck_assert_int_eq(green_as_completed_new(&it, arr, 3, GREEN_FOREVER), 0);
-    memset(arr, 0, sizeof(t));
+    if (green_test_forking()) {
+        memset(arr, 0, sizeof(t));
+    }
     free(arr);
     green_task_t *got;
     ck_assert_int_eq(green_as_completed_next(it, &got), 0);

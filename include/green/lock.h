@@ -63,7 +63,8 @@ GREEN_EXTERN int green_lock_free(green_lock_t *l);
  * Switching: may switch. */
 GREEN_EXTERN int green_lock_acquire(green_lock_t *l, double timeout);
 
-/* Takes l if that needs no wait: 0 or -EBUSY (or -EDEADLK as above). */
+/* Takes l if that needs no wait: 0 or -EBUSY (or -EDEADLK as above;
+ * -EOVERFLOW for a reentrant lock already taken UINT_MAX times). */
 GREEN_EXTERN int green_lock_try_acquire(green_lock_t *l);
 
 /* Releases l (once, for a reentrant lock). Returns 0, -EINVAL, -EPERM
