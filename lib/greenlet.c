@@ -59,6 +59,7 @@ void (*green__greenlet_nostack)(struct greenlet *g);
 static void thread_destroy(void *arg)
 {
     struct green__thread *t = arg;
+    green__scopes_free(&t->root);
     green__hub_thread_term(t);
     green__stack_thread_term();
     free(t->root.name);

@@ -460,6 +460,29 @@ START_TEST(scope_in_fresh_thread)
 }
 END_TEST
 
+static void *leave_root_scopes_thread(void *arg)
+{
+    int *r = arg;
+    r[0] = green_timeout_start(5.0);
+    r[1] = green_timeout_start(GREEN_FOREVER);
+    r[2] = green_sleep(0.01);
+    return NULL; /* the thread ends with both scopes open */
+}
+
+START_TEST(thread_ends_with_scopes_open)
+{
+    /* Scopes a thread's root greenlet left open end with the thread, as a
+     * task's end with the task (valgrind and LeakSanitizer check that
+     * nothing leaks). */
+    int r[3] = {9, 9, 9};
+    ck_assert_ptr_null(green_test_in_thread(leave_root_scopes_thread, r));
+    ck_assert_int_eq(r[0], 0);
+    ck_assert_int_eq(r[1], 0);
+    ck_assert_int_eq(r[2], 0);
+    ck_assert_int_eq(green_timeout_cancel(), -ENOENT); /* not ours */
+}
+END_TEST
+
 /* --- green_with_timeout ------------------------------------------------- */
 
 static int fn_calls;
@@ -602,6 +625,7 @@ Suite *green_test_timeout_suite(void)
     tcase_add_test(tc, task_ends_with_scopes_open);
     tcase_add_test(tc, kill_inside_scope);
     tcase_add_test(tc, scope_in_fresh_thread);
+    tcase_add_test(tc, thread_ends_with_scopes_open);
     suite_add_tcase(s, tc);
 
     tc = tcase("with_timeout", 10);
