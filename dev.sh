@@ -4,8 +4,9 @@
 #   ./dev.sh demo    install what is missing, build, run the demos
 #   ./dev.sh test    install what is missing, build, run every test
 #   ./dev.sh bench   install what is missing, run the benchmarks (bench/run.sh)
-#   ./dev.sh ci      test, then the extra CI configurations: ASan+UBSan,
-#                    the ucontext backend, valgrind, aarch64 under qemu
+#   ./dev.sh extra   the extra CI configurations: ASan+UBSan, the ucontext
+#                    backend, valgrind, aarch64 under qemu (.ci/run runs
+#                    `./dev.sh test`, then this)
 #
 # Missing Debian packages are installed with apt-get when run as root;
 # otherwise the script names them and stops.
@@ -42,10 +43,30 @@ build() {
     ninja -C "$dir" >/dev/null
 }
 
+PASSED=0
+FAILED=0
+
+# unit DIR [meson test options...]: runs tests, adding meson's counts up
+# for the closing "N passed, N failed" line.
 unit() {
-    local dir=$1
+    local dir=$1 log rc=0
     shift
-    meson test -C "$dir" --print-errorlogs "$@"
+    log=$(mktemp)
+    meson test -C "$dir" --print-errorlogs "$@" 2>&1 | tee "$log" || rc=$?
+    count "$log"
+    rm -f "$log"
+    return "$rc"
+}
+
+# count LOG: adds up every meson summary in LOG.
+count() {
+    PASSED=$((PASSED + $(awk '/^Ok:/ {n += $2} END {print n + 0}' "$1")))
+    FAILED=$((FAILED + $(awk '/^(Fail|Timeout|Unexpected Pass):/ {n += $NF}
+                              END {print n + 0}' "$1")))
+}
+
+summary() {
+    echo "$PASSED passed, $FAILED failed"
 }
 
 case "${1:-}" in
@@ -61,16 +82,22 @@ demo)
 test)
     need "${PKGS[@]}"
     build "$BUILD"
-    unit "$BUILD"
+    unit "$BUILD" || { summary; exit 1; }
+    summary
     ;;
 bench)
     need "${PKGS[@]}"
+    # The references the table compares with (skipped if not installed).
+    if [ "$(id -u)" -eq 0 ]; then
+        need g++ libboost-context-dev golang-go python3-gevent
+    fi
     exec bench/run.sh
     ;;
-ci)
-    "$0" test
-    echo "== ASan + UBSan"
+extra)
     need "${PKGS[@]}"
+    trap 'summary' EXIT
+    build "$BUILD"
+    echo "== ASan + UBSan"
     build build-asan -Db_sanitize=address,undefined -Db_lundef=false
     ASAN_OPTIONS=detect_leaks=1 unit build-asan --suite unit
     echo "== ucontext backend"
@@ -78,10 +105,11 @@ ci)
     unit build-ucontext --suite unit
     echo "== valgrind"
     unit "$BUILD" --setup=valgrind --suite unit
-    if [ -x .ci/aarch64.sh ] || [ -f .ci/aarch64.sh ]; then
-        echo "== aarch64 under qemu"
-        bash .ci/aarch64.sh
-    fi
+    echo "== aarch64 under qemu"
+    log=$(mktemp)
+    bash .ci/aarch64.sh 2>&1 | tee "$log"
+    count "$log"
+    rm -f "$log"
     ;;
 *)
     sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
