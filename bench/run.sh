@@ -3,8 +3,10 @@
 # (buildtype=release, in build-dir, default build-bench at the top of the
 # tree), runs every program BENCH_RUNS times (default 5) round by round,
 # beside the references this machine has (Boost fcontext, swapcontext,
-# pthreads, Go, gevent/greenlet), and prints a Markdown table of medians
-# with the machine it ran on. Missing references are skipped with a note.
+# pthreads, Go, gevent/greenlet, asyncio), and prints a Markdown table of
+# medians with the machine it ran on: the core (switch, yield, spawn,
+# memory), then the synchronisation toolbox (queues, channel, event,
+# semaphore and lock, gather). Missing references are skipped with a note.
 #
 # Everything is measured in this run; nothing is quoted. Files it leaves in
 # build-dir/bench-results: raw.txt (every sample), summary.txt (median, min,
@@ -15,11 +17,13 @@
 # default 240), BENCH_PYTHON (default /usr/bin/python3: Debian's, which has
 # python3-gevent, rather than a pyenv one), BENCH_GO (default go), and the
 # per-program counts BENCH_SWITCHES, BENCH_YIELDS, BENCH_TASKS,
-# BENCH_BLOCKED, BENCH_THREADS, BENCH_PTHREADS_BLOCKED, BENCH_PY_*.
+# BENCH_BLOCKED, BENCH_THREADS, BENCH_PTHREADS_BLOCKED, BENCH_ITEMS,
+# BENCH_ROUNDS, BENCH_SEM_TASKS, BENCH_SEM_ROUNDS, BENCH_GATHER_TASKS,
+# BENCH_PY_*.
 #
 # The figures are only as good as the machine is quiet: the header says how
 # busy the CPUs were just before and after the run. The whole run takes
-# about two minutes on a 2-vCPU VM (most of it the 1,000,000-task memory
+# about three minutes on a 2-vCPU VM (most of it the 1,000,000-task memory
 # benchmarks and 100,000 pthread_create calls).
 set -u
 export LC_ALL=C
@@ -98,6 +102,12 @@ else
     note "gevent: \`$python -c 'import gevent'\` failed (Debian: python3-gevent);" \
         "gevent and greenlet references skipped."
 fi
+asyncbench=
+if "$python" -c 'import asyncio' >/dev/null 2>&1; then
+    asyncbench=$here/asyncio/bench.py
+else
+    note "asyncio: \`$python -c 'import asyncio'\` failed; asyncio skipped."
+fi
 [ -x "$bin/fcontext" ] ||
     note "Boost fcontext: not built (Debian: libboost-context-dev); skipped."
 
@@ -157,6 +167,19 @@ for round in $(seq 1 "$runs"); do
     [ -n "$gobench" ] && run_prog go-memory "$gobench" memory
     [ -n "$pybench" ] && run_prog gevent-memory "$python" "$pybench" memory
     run_if "$bin/pthread_memory" pthread-memory "$bin/pthread_memory"
+    # Synchronisation: queues and channel, event, semaphore, gather.
+    run_if "$bin/sync_queue" sync-queue "$bin/sync_queue"
+    [ -n "$gobench" ] && run_prog go-queue "$gobench" queue
+    [ -n "$pybench" ] && run_prog gevent-queue "$python" "$pybench" queue
+    run_if "$bin/sync_event" sync-event "$bin/sync_event"
+    [ -n "$gobench" ] && run_prog go-event "$gobench" event
+    [ -n "$pybench" ] && run_prog gevent-event "$python" "$pybench" event
+    run_if "$bin/sync_sem" sync-sem "$bin/sync_sem"
+    [ -n "$gobench" ] && run_prog go-sem "$gobench" sem
+    [ -n "$pybench" ] && run_prog gevent-sem "$python" "$pybench" sem
+    run_if "$bin/sync_gather" sync-gather "$bin/sync_gather"
+    [ -n "$gobench" ] && run_prog go-gather "$gobench" gather
+    [ -n "$asyncbench" ] && run_prog asyncio-gather "$python" "$asyncbench" gather
 done
 
 # --- summarise ----------------------------------------------------------
@@ -180,6 +203,8 @@ gover=$([ -n "$gobench" ] && "$go" version | awk '{ print $3 }')
 pyver=$([ -n "$pybench" ] && "$python" -c 'import sys, gevent, greenlet
 print("Python %d.%d.%d, gevent %s, greenlet %s" % (sys.version_info[:3]
       + (gevent.__version__, greenlet.__version__)))')
+[ -z "$pyver" ] && [ -n "$asyncbench" ] &&
+    pyver=$("$python" -c 'import sys; print("Python %d.%d.%d" % sys.version_info[:3])')
 boostver=$(awk '/define BOOST_LIB_VERSION/ { gsub(/"/, "", $3); print $3 }' \
     /usr/include/boost/version.hpp 2>/dev/null)
 elapsed=$(($(date +%s) - start_s))
@@ -208,7 +233,15 @@ busy_end=$(cpu_busy)
         -v threads="${BENCH_THREADS:-100000}" \
         -v pthreads_blocked="${BENCH_PTHREADS_BLOCKED:-10000}" \
         -v py_tasks="${BENCH_PY_TASKS:-100000}" \
-        -v py_blocked="${BENCH_PY_BLOCKED:-50000}" '
+        -v py_blocked="${BENCH_PY_BLOCKED:-50000}" \
+        -v items="${BENCH_ITEMS:-2000000}" \
+        -v rounds="${BENCH_ROUNDS:-1000000}" \
+        -v sem_tasks="${BENCH_SEM_TASKS:-10000}" \
+        -v sem_rounds="${BENCH_SEM_ROUNDS:-100}" \
+        -v gather_tasks="${BENCH_GATHER_TASKS:-100000}" \
+        -v py_items="${BENCH_PY_ITEMS:-50000}" \
+        -v py_rounds="${BENCH_PY_ROUNDS:-50000}" \
+        -v py_sem_rounds="${BENCH_PY_SEM_ROUNDS:-10}" '
     # Numbers: 3 significant digits, thousands grouped.
     function group(s,   r) {
         r = ""
@@ -294,6 +327,68 @@ busy_end=$(cpu_busy)
             count(blocked) " tasks)",
             fmt(m("memory.libgreen")), r, rr,
             "≤ 4.5 KiB: " verdict(m("memory.libgreen") <= 4.5, "memory.libgreen"))
+
+        # Synchronisation: no targets yet; ratios are to Go.
+        print "| **synchronisation** | | | | |"
+        pyn = " (" count(py_items) ")"
+        r = join(ref("Go chan with room for all", "queue.go_buffered"),
+                 ref("gevent `Queue()`", "queue.gevent_unbounded", pyn))
+        row("queue put + get, unbounded `green_queue_t` (ns per item, " \
+            count(items) " items, producer task to consumer task)",
+            fmt(m("queue.libgreen_unbounded")), r,
+            ratio("queue.libgreen_unbounded", "queue.go_buffered", "Go"), "—")
+
+        r = join(ref("Go chan of capacity 1", "queue.go_cap1"),
+                 ref("gevent `Queue(1)`", "queue.gevent_bounded1", pyn))
+        row("queue put + get, `green_queue_t` of maxsize 1 (ns per item)",
+            fmt(m("queue.libgreen_bounded1")), r,
+            ratio("queue.libgreen_bounded1", "queue.go_cap1", "Go"), "—")
+
+        r = join(ref("Go unbuffered chan", "queue.go_unbuffered"),
+                 ref("gevent `Channel()`", "queue.gevent_channel", pyn))
+        row("channel send + recv, `green_channel_t` (ns per item)",
+            fmt(m("queue.libgreen_channel")), r,
+            ratio("queue.libgreen_channel", "queue.go_unbuffered", "Go"), "—")
+
+        r = join(join(ref("Go 2 unbuffered chans", "event.go_chan"),
+                      ref("Go `sync.Cond`", "event.go_cond")),
+                 ref("gevent `Event`", "event.gevent",
+                     " (" count(py_rounds) " rounds)"))
+        row("event wake-up (ns from `green_event_set` to the waiter " \
+            "running; 2 tasks ping-pong over 2 events, " count(rounds) \
+            " rounds)",
+            fmt(m("event.libgreen")), r,
+            ratio("event.libgreen", "event.go_chan", "Go chans"), "—")
+
+        r = join(join(ref("Go chan of capacity 1", "sem.go_chan"),
+                      ref("Go `sync.Mutex` (not FIFO)", "sem.go_mutex")),
+                 ref("gevent `Semaphore(1)`", "sem.gevent",
+                     " (" count(py_sem_rounds) " each)"))
+        row("semaphore under contention (ns per acquire + release of " \
+            "`green_sem_t(1)`; " count(sem_tasks) " tasks all waiting, " \
+            count(sem_rounds) " each)",
+            fmt(m("sem.libgreen")), r,
+            ratio("sem.libgreen", "sem.go_chan", "Go chan"), "—")
+
+        r = join(ref("Go chan of capacity 1", "sem.go_chan"),
+                 ref("Go `sync.Mutex` (not FIFO)", "sem.go_mutex"))
+        row("lock under contention (ns per acquire + release of " \
+            "`green_lock_t`, the same way)",
+            fmt(m("lock.libgreen")), r,
+            ratio("lock.libgreen", "sem.go_chan", "Go chan"), "—")
+
+        r = join(join(join(ref("Go WaitGroup + result slice", "gather.go"),
+                           ref("asyncio `gather`", "gather.asyncio")),
+                      ref("gevent spawn + `joinall`", "spawn.gevent",
+                          " (" count(py_tasks) ", spawn row)")),
+                 join(ref("libgreen `green_gather_run`",
+                          "gather.libgreen_run"),
+                      ref("libgreen spawn + join each",
+                          "gather.libgreen_join")))
+        row("gather (ns per task: " count(gather_tasks) " tasks that " \
+            "return at once, spawn + `green_gather` + release)",
+            fmt(m("gather.libgreen")), r,
+            ratio("gather.libgreen", "gather.go", "Go"), "—")
     }' "$sum"
     echo
     if [ -s "$sum" ]; then

@@ -13,7 +13,7 @@
  * Checked: every wait returns 0 with its event set, and the two sides
  * never get more than one round apart.
  *
- * BENCH_ROUNDS sets N (default 2,000,000). */
+ * BENCH_ROUNDS sets N (default 1,000,000). */
 #include <stdint.h>
 
 #include "green.h"
@@ -78,7 +78,7 @@ static uint64_t run(long n)
 
 int main(void)
 {
-    long n = bench_env_long("BENCH_ROUNDS", 2000000);
+    long n = bench_env_long("BENCH_ROUNDS", 1000000);
 
     run(n / 100 > 0 ? n / 100 : 1); /* warm-up: hub, stacks, caches */
     uint64_t ns = run(n);

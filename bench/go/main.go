@@ -283,7 +283,7 @@ func eventCondRun(n int) time.Duration {
 }
 
 func event() {
-	n := envInt("BENCH_ROUNDS", 2000000)
+	n := envInt("BENCH_ROUNDS", 1000000)
 	eventChanRun(n / 100)
 	d := eventChanRun(n)
 	report("event.go_chan", float64(d.Nanoseconds())/float64(2*n), "ns")
