@@ -29,7 +29,7 @@
  * result pointer, the return code as the leap's value (deliver()). The one
  * thing that cannot be done before the switch is freeing the stack of a
  * greenlet that dies switching to a fast greenlet: that greenlet's saved
- * return address is redirected through a stub that frees the stack and
+ * return address is redirected through a detour that frees the stack and
  * then continues (green__ctx_redirect, green__greenlet_reaped). */
 #include "internal.h"
 
@@ -274,7 +274,7 @@ _Noreturn void green__greenlet_exit(struct green__thread *t,
     int code = deliver(t, to, result, 0);
 #if GREEN_CTX_LEAP && !defined(GREEN__ASAN)
     if (to->fast) { /* it runs no C before its caller: detour via reaper */
-        to->resume_to = green__ctx_redirect(to->sp, green__ctx_reap_stub);
+        to->resume_to = green__ctx_redirect(to->sp, green__ctx_reaper);
     }
 #endif
     *t->errnop = to->saved_errno;

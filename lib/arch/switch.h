@@ -40,12 +40,12 @@ void *green__ctx_jump(green__sp_t *save_sp, green__sp_t to_sp, void *arg);
  * resumed by any jump or leap, and returns straight to its caller.
  *
  * green__ctx_redirect: makes a context suspended in green__ctx_leap resume
- * in stub first; returns the address it would have returned to.
- * green__ctx_reap_stub calls green__greenlet_reaped() (which returns that
+ * in detour first; returns the address it would have returned to.
+ * green__ctx_reaper calls green__greenlet_reaped() (which returns that
  * address) and continues there. */
 int green__ctx_leap(green__sp_t *save_sp, green__sp_t to_sp, long arg);
-void *green__ctx_redirect(green__sp_t sp, void *stub);
-void green__ctx_reap_stub(void);
+void *green__ctx_redirect(green__sp_t sp, void *detour);
+void green__ctx_reaper(void);
 void *green__greenlet_reaped(void);
 
 #endif

@@ -108,9 +108,9 @@ green__ctx_leap:
     .cfi_endproc
     .size   green__ctx_leap, .-green__ctx_leap
 
-/* void *green__ctx_redirect(green__sp_t sp (rdi), void *stub (rsi))
+/* void *green__ctx_redirect(green__sp_t sp (rdi), void *detour (rsi))
  *
- * For a context suspended in green__ctx_leap: makes it resume in stub
+ * For a context suspended in green__ctx_leap: makes it resume in detour
  * instead of where it would return, and returns that address. */
     .globl  green__ctx_redirect
     .hidden green__ctx_redirect
@@ -125,16 +125,16 @@ green__ctx_redirect:
     .cfi_endproc
     .size   green__ctx_redirect, .-green__ctx_redirect
 
-/* green__ctx_reap_stub: where a context redirected by green__ctx_redirect
+/* green__ctx_reaper: where a context redirected by green__ctx_redirect
  * resumes, with rax = its leap's return value and rsp 16-byte aligned (as
  * after a ret). Calls green__greenlet_reaped(), which frees the stack of
  * the greenlet that died switching here and returns the real return
  * address, then goes there with rax intact. */
-    .globl  green__ctx_reap_stub
-    .hidden green__ctx_reap_stub
-    .type   green__ctx_reap_stub, @function
+    .globl  green__ctx_reaper
+    .hidden green__ctx_reaper
+    .type   green__ctx_reaper, @function
     .p2align 4
-green__ctx_reap_stub:
+green__ctx_reaper:
     .cfi_startproc
     .cfi_undefined rip
     ENDBR
@@ -146,7 +146,7 @@ green__ctx_reap_stub:
     popq    %rax
     jmp     *%rcx
     .cfi_endproc
-    .size   green__ctx_reap_stub, .-green__ctx_reap_stub
+    .size   green__ctx_reaper, .-green__ctx_reaper
 
 /* green__sp_t green__ctx_make(void *stack_top (rdi), size_t size (rsi),
  *                             void (*entry)(void *) (rdx)) */
