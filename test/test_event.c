@@ -21,40 +21,9 @@
 
 #include <green.h>
 
+#include "checks.h"
 #include "helpers.h"
 #include "suites.h"
-
-/* Upper time bounds grow with valgrind's and ASan's slowness; lower
- * bounds never shrink. */
-static double slow(double seconds)
-{
-    return seconds * green_test_slowdown();
-}
-
-#define check_elapsed(t0, lo, hi)                                          \
-    do {                                                                   \
-        double el_ = green_test_now() - (t0);                              \
-        ck_assert_msg(el_ >= (lo) && el_ < (hi),                           \
-                      "took %.3f s, wanted [%.3f, %.3f)", el_,             \
-                      (double)(lo), (double)(hi));                         \
-    } while (0)
-
-/* Asserts that a forked child exited with `code`, showing its stderr. */
-#define check_child(status, code, out)                                     \
-    do {                                                                   \
-        char why_[64];                                                     \
-        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == (code),  \
-                      "child: %s, wanted exit %d; stderr: %s",             \
-                      green_test_describe_status(status, why_,             \
-                                                 sizeof why_),             \
-                      (code), (out));                                      \
-    } while (0)
-
-static void join_release(green_task_t *t)
-{
-    ck_assert_int_eq(green_join(t, slow(2.0), NULL), 0);
-    green_task_release(t);
-}
 
 /* --- waiters ---------------------------------------------------------- */
 

@@ -22,37 +22,9 @@
 
 #include <green.h>
 
+#include "checks.h"
 #include "helpers.h"
 #include "suites.h"
-
-static double slow(double seconds)
-{
-    return seconds * green_test_slowdown();
-}
-
-#define check_elapsed(t0, lo, hi)                                          \
-    do {                                                                   \
-        double el_ = green_test_now() - (t0);                              \
-        ck_assert_msg(el_ >= (lo) && el_ < (hi),                           \
-                      "took %.3f s, wanted [%.3f, %.3f)", el_,             \
-                      (double)(lo), (double)(hi));                         \
-    } while (0)
-
-#define check_child(status, code, out)                                     \
-    do {                                                                   \
-        char why_[64];                                                     \
-        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == (code),  \
-                      "child: %s, wanted exit %d; stderr: %s",             \
-                      green_test_describe_status(status, why_,             \
-                                                 sizeof why_),             \
-                      (code), (out));                                      \
-    } while (0)
-
-static void join_release(green_task_t *t)
-{
-    ck_assert_int_eq(green_join(t, slow(2.0), NULL), 0);
-    green_task_release(t);
-}
 
 /* Distinct addresses to pass as values and userdata. */
 static int val_a, val_b;

@@ -15,6 +15,7 @@
 #include <check.h>
 
 #include "internal.h"
+#include "checks.h"
 #include "helpers.h"
 #include "suites.h"
 
@@ -26,18 +27,6 @@ static struct greenlet *task_greenlet(green_task_t *t)
 {
     return (struct greenlet *)green_task_greenlet(t);
 }
-
-/* Asserts that a forked child exited with `code`, showing its stderr. A
- * macro so that a failure names the test's line. */
-#define check_child(status, code, out)                                     \
-    do {                                                                   \
-        char why_[64];                                                     \
-        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == (code),  \
-                      "child: %s, wanted exit %d; stderr: %s",             \
-                      green_test_describe_status(status, why_,             \
-                                                 sizeof why_),             \
-                      (code), (out));                                      \
-    } while (0)
 
 static void join_ok(green_task_t *t)
 {

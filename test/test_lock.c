@@ -23,13 +23,9 @@
 #include "internal.h"
 #include "green/event.h"
 #include "green/lock.h"
+#include "checks.h"
 #include "helpers.h"
 #include "suites.h"
-
-static double slow(double seconds)
-{
-    return seconds * green_test_slowdown();
-}
 
 static size_t live_tasks(void)
 {
@@ -37,24 +33,7 @@ static size_t live_tasks(void)
     return t == NULL ? 0 : t->live_tasks;
 }
 
-/* Asserts that a forked child exited with `code`, showing its stderr. */
-#define check_child(status, code, out)                                     \
-    do {                                                                   \
-        char why_[64];                                                     \
-        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == (code),  \
-                      "child: %s, wanted exit %d; stderr: %s",             \
-                      green_test_describe_status(status, why_,             \
-                                                 sizeof why_),             \
-                      (code), (out));                                      \
-    } while (0)
-
 static char report[16384];
-
-static void join_release(green_task_t *t)
-{
-    ck_assert_int_eq(green_join(t, slow(2.0), NULL), 0);
-    green_task_release(t);
-}
 
 /* Sleeps in small steps until *flag reaches want (at most ~2 s). */
 static void wait_flag(const int *flag, int want)

@@ -20,29 +20,15 @@
 #include "green/event.h"
 #include "green/lock.h"
 #include "green/pool.h"
+#include "checks.h"
 #include "helpers.h"
 #include "suites.h"
-
-static double slow(double seconds)
-{
-    return seconds * green_test_slowdown();
-}
 
 static size_t live_tasks(void)
 {
     struct green__thread *t = green__thread_peek();
     return t == NULL ? 0 : t->live_tasks;
 }
-
-#define check_child(status, code, out)                                     \
-    do {                                                                   \
-        char why_[64];                                                     \
-        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == (code),  \
-                      "child: %s, wanted exit %d; stderr: %s",             \
-                      green_test_describe_status(status, why_,             \
-                                                 sizeof why_),             \
-                      (code), (out));                                      \
-    } while (0)
 
 static char report[16384];
 

@@ -17,27 +17,9 @@
 
 #include <green.h>
 
+#include "checks.h"
 #include "helpers.h"
 #include "suites.h"
-
-static double slow(double seconds)
-{
-    return seconds * green_test_slowdown();
-}
-
-#define check_elapsed(t0, lo, hi)                                          \
-    do {                                                                   \
-        double el_ = green_test_now() - (t0);                              \
-        ck_assert_msg(el_ >= (lo) && el_ < (hi),                           \
-                      "took %.3f s, wanted [%.3f, %.3f)", el_,             \
-                      (double)(lo), (double)(hi));                         \
-    } while (0)
-
-static void join_release(green_task_t *t)
-{
-    ck_assert_int_eq(green_join(t, slow(2.0), NULL), 0);
-    green_task_release(t);
-}
 
 /* Closes every scope a failed test may have left on the root, so that
  * under CK_FORK=no one failure does not spill into the next tests. */
