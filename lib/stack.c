@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -461,10 +462,34 @@ static const struct green__stack *guard_owner(const char *addr)
     return NULL;
 }
 
+/* The stack pointer of the interrupted context, or NULL if unknown. */
+static const char *fault_sp(const void *ucv)
+{
+    const ucontext_t *uc = ucv;
+#if defined(__x86_64__)
+    return (const char *)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (const char *)uc->uc_mcontext.sp;
+#else
+    (void)uc;
+    return NULL;
+#endif
+}
+
+/* Whether the fault looks like s overflowing: the stack pointer is in s
+ * or in its guard (a wild pointer that merely lands in a guard is some
+ * other bug, and is left to the previous handler). */
+static bool overflowing(const struct green__stack *s, const void *uc)
+{
+    const char *sp = fault_sp(uc);
+    return sp == NULL ||
+           (sp >= s->lo - GREEN__GUARD && sp <= s->lo + s->size);
+}
+
 static void on_segv(int sig, siginfo_t *si, void *uc)
 {
     const struct green__stack *s = guard_owner((const char *)si->si_addr);
-    if (s != NULL) {
+    if (s != NULL && overflowing(s, uc)) {
         char msg[256];
         size_t n = put_str(msg, 0, sizeof(msg), "libgreen: stack overflow in greenlet ");
         if (s->owner_name != NULL) {
