@@ -49,6 +49,7 @@ struct green_task {
  * stale handle is still caught. */
 #define SLAB_N 64
 
+#ifndef GREEN__ASAN
 struct slab_chunk {
     struct slab_chunk *next;
     struct green_task tasks[SLAB_N];
@@ -78,6 +79,7 @@ static void slab_key_make(void)
 {
     pthread_key_create(&slab_key, slab_destroy);
 }
+#endif
 
 static struct green_task *task_alloc(void)
 {
