@@ -44,4 +44,13 @@ static inline void join_release(green_task_t *t)
     green_task_release(t);
 }
 
+/* Sleeps in small steps until *flag reaches want (at most ~2 s). */
+static inline void wait_flag(const int *flag, int want)
+{
+    for (int i = 0; i < 400 && *flag < want; i++) {
+        ck_assert_int_eq(green_sleep(0.005), 0);
+    }
+    ck_assert_int_ge(*flag, want);
+}
+
 #endif

@@ -1,4 +1,5 @@
 #include "helpers.h"
+#include "internal.h"
 #include "stack.h"
 
 #include <dirent.h>
@@ -208,4 +209,10 @@ int green_test_guard_markers(void)
     }
     green__stack_free(s);
     return green__stack_guard_mode() == 1;
+}
+
+size_t green_test_live_tasks(void)
+{
+    struct green__thread *t = green__thread_peek();
+    return t == NULL ? 0 : t->live_tasks;
 }

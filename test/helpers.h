@@ -67,6 +67,9 @@ const char *green_test_describe_status(int status, char *buf, size_t len);
  * which would kill the whole test's process group. */
 void green_test_child_deadline(unsigned seconds);
 
+/* Tasks of the calling thread spawned and not ended (0 without state). */
+size_t green_test_live_tasks(void);
+
 /* Whether stack guards are page-table markers here (Linux 6.13+, not
  * under qemu-user): only then can 100,000 stacks coexist within the
  * default vm.max_map_count. Allocates and frees one stack to find out. */

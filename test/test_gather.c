@@ -23,12 +23,6 @@
 #include "helpers.h"
 #include "suites.h"
 
-static size_t live_tasks(void)
-{
-    struct green__thread *t = green__thread_peek();
-    return t == NULL ? 0 : t->live_tasks;
-}
-
 static char report[16384];
 
 /* A task body: sleeps `delay` (GREEN_FOREVER: until killed), runs its
@@ -74,7 +68,7 @@ static void finish_all(green_task_t **t, size_t n)
     for (size_t i = 0; i < n; i++) {
         green_task_release(t[i]);
     }
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 
 /* Kills `victim` after `delay`. */
@@ -272,7 +266,7 @@ START_TEST(gather_empty)
                      0);
     ck_assert_int_eq(green_gather_run(job_body, NULL, 0, GREEN_FOREVER, 0,
                                       NULL), 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -360,7 +354,7 @@ START_TEST(gather_run_overlaps)
     check_outcome(&out[1], GREEN_TASK_FAILED, -EDOM, NULL);
     check_outcome(&out[2], GREEN_TASK_DONE, 0, &v3);
     /* Released: nothing of them is left. */
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -389,7 +383,7 @@ START_TEST(gather_run_timeout_kills_and_waits)
         ck_assert_ptr_null(out[i].value);
     }
     check_outcome(&out[2], GREEN_TASK_DONE, 0, &v0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -408,7 +402,7 @@ START_TEST(gather_run_fail_fast)
     check_outcome(&out[2], GREEN_TASK_CANCELLED, -ECANCELED, NULL);
     ck_assert_int_eq(j[0].cleanup, 1);
     ck_assert_int_eq(j[2].cleanup, 1);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -434,7 +428,7 @@ static void *runner_body(void *arg)
     for (size_t i = 0; i < rn->n; i++) {
         rn->cleaned_at_return += rn->jobs[i].cleanup;
     }
-    rn->live_at_return = live_tasks();
+    rn->live_at_return = green_test_live_tasks();
     return NULL;
 }
 
@@ -462,7 +456,7 @@ START_TEST(gather_run_caller_killed)
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(j[i].sleep_ret, -ECANCELED);
     }
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -483,7 +477,7 @@ START_TEST(gather_run_bad_input)
                      -EINVAL);
     /* Refused calls ran nothing and left nothing. */
     ck_assert_int_eq(j.started, 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -966,7 +960,7 @@ START_TEST(bad_input)
     green_task_release(t);
 
     /* A released handle is not a task any more. */
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 

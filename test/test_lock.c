@@ -27,22 +27,7 @@
 #include "helpers.h"
 #include "suites.h"
 
-static size_t live_tasks(void)
-{
-    struct green__thread *t = green__thread_peek();
-    return t == NULL ? 0 : t->live_tasks;
-}
-
 static char report[16384];
-
-/* Sleeps in small steps until *flag reaches want (at most ~2 s). */
-static void wait_flag(const int *flag, int want)
-{
-    for (int i = 0; i < 400 && *flag < want; i++) {
-        ck_assert_int_eq(green_sleep(0.005), 0);
-    }
-    ck_assert_int_ge(*flag, want);
-}
 
 /* --- semaphores ----------------------------------------------------------- */
 
@@ -213,7 +198,7 @@ START_TEST(sem_contention_in_order)
     ck_assert_int_eq(green_sem_free(cont.s), 0);
     free(cont.order);
     free(t);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -1240,7 +1225,7 @@ static void run_stress(int permits)
     ck_assert_int_eq(stress.held, 0);
     ck_assert_int_gt(stress.acquired, 0);
     ck_assert_int_gt(stress.timeouts, 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 
 START_TEST(sem_stress_conserves_permits)
@@ -1356,7 +1341,7 @@ START_TEST(cond_stress_no_lost_notify)
     ck_assert_int_eq(cst.notified, cst.zero);
     ck_assert(!green_lock_locked(green_cond_lock(cst.c)));
     ck_assert_int_eq(green_cond_free(cst.c), 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -1387,7 +1372,7 @@ START_TEST(null_everywhere)
     ck_assert_int_eq(green_cond_wait(NULL, GREEN_FOREVER), -EINVAL);
     ck_assert_int_eq(green_cond_notify(NULL, 1), -EINVAL);
     ck_assert_int_eq(green_cond_notify_all(NULL), -EINVAL);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 

@@ -24,21 +24,7 @@
 #include "helpers.h"
 #include "suites.h"
 
-static size_t live_tasks(void)
-{
-    struct green__thread *t = green__thread_peek();
-    return t == NULL ? 0 : t->live_tasks;
-}
-
 static char report[16384];
-
-static void wait_flag(const int *flag, int want)
-{
-    for (int i = 0; i < 400 && *flag < want; i++) {
-        ck_assert_int_eq(green_sleep(0.005), 0);
-    }
-    ck_assert_int_ge(*flag, want);
-}
 
 /* How many job bodies run at once, at most, and how many pool members
  * the pool counted meanwhile. */
@@ -131,7 +117,7 @@ START_TEST(pool_limits_concurrency)
     ck_assert_uint_eq(green_pool_running(p), 0);
     ck_assert_uint_eq(green_pool_free_slots(p), 3);
     ck_assert_int_eq(green_pool_free(p), 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -233,7 +219,7 @@ START_TEST(pool_spawners_fifo)
     }
     ck_assert_int_eq(green_pool_free(p), 0);
     ck_assert_int_eq(green_event_free(go), 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -337,7 +323,7 @@ START_TEST(pool_map_outcomes_in_order)
     ck_assert_uint_eq(green_pool_running(p), 0);
     ck_assert_int_eq(green_pool_map(p, job_body, NULL, 0, NULL), 0);
     ck_assert_int_eq(green_pool_free(p), 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -426,7 +412,7 @@ START_TEST(imap_unordered_finish_order)
     green_pool_iter_free(it);
     ck_assert_uint_eq(green_pool_running(p), 0);
     ck_assert_int_eq(green_pool_free(p), 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -477,7 +463,7 @@ START_TEST(imap_unordered_limited)
     ck_assert_int_eq(green_pool_iter_next(it, NULL, NULL), -ENOENT);
     green_pool_iter_free(it);
     ck_assert_int_eq(green_pool_free(p), 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -516,7 +502,7 @@ START_TEST(imap_free_midway)
     ck_assert_uint_eq(green_pool_running(p), 0);
     ck_assert_uint_eq(green_pool_free_slots(p), 2);
     ck_assert_int_eq(green_pool_free(p), 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -584,7 +570,7 @@ START_TEST(imap_free_in_killed_caller)
     ck_assert_int_eq(cur_now, 0);
     ck_assert_int_eq(j[2].started, 0);
     ck_assert_int_eq(j[3].started, 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -623,7 +609,7 @@ START_TEST(group_join)
     green_task_release(t[1]);
     green_task_release(t[3]);
     ck_assert_int_eq(green_pool_free(g), 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -665,7 +651,7 @@ START_TEST(group_kill_structured)
     ck_assert_uint_eq(green_pool_running(g), 0);
     ck_assert_int_eq(green_pool_kill(g, 0), 0); /* nothing left */
     ck_assert_int_eq(green_pool_free(g), 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -697,7 +683,7 @@ START_TEST(group_kill_detached_members)
     ck_assert_int_eq(green_pool_join(g, slow(1.0)), 0);
     ck_assert_int_eq(green_pool_free(g), 0);
     ck_assert_int_eq(green_event_free(go), 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
     ck_assert_int_eq(r, 0);
     ck_assert_int_eq(cur, 0);
     ck_assert_int_eq(cleaned, 3);
@@ -737,7 +723,7 @@ START_TEST(pool_kill_with_waiting_spawner)
     }
     ck_assert_int_eq(green_pool_join(p, slow(1.0)), 0);
     ck_assert_int_eq(green_pool_free(p), 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -863,7 +849,7 @@ START_TEST(bad_input)
     /* Nothing was spawned by any of that. */
     ck_assert_uint_eq(green_pool_running(p), 0);
     ck_assert_int_eq(j.started, 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
     ck_assert_int_eq(green_pool_free(p), 0);
 }
 END_TEST
@@ -1062,7 +1048,7 @@ START_TEST(pool_stress_conserves_slots)
     ck_assert_uint_eq(green_pool_running(pst.p), 0);
     ck_assert_uint_eq(green_pool_free_slots(pst.p), 3);
     ck_assert_int_eq(green_pool_free(pst.p), 0);
-    ck_assert_uint_eq(live_tasks(), 0);
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 

@@ -34,12 +34,6 @@ static void join_ok(green_task_t *t)
     green_task_release(t);
 }
 
-static size_t live_tasks(void)
-{
-    struct green__thread *t = green__thread_peek();
-    return t == NULL ? 0 : t->live_tasks;
-}
-
 /* A body that records that it ran and returns its argument. */
 static int ran;
 
@@ -146,10 +140,10 @@ START_TEST(detached_spawn_frees_itself)
     for (int i = 0; i < 100; i++) {
         ck_assert_int_eq(green_spawn(NULL, mark_body, NULL), 0);
     }
-    ck_assert_int_eq(live_tasks(), 100);
+    ck_assert_int_eq(green_test_live_tasks(), 100);
     ck_assert_int_eq(green_run(), 0);
     ck_assert_int_eq(ran, 101);
-    ck_assert_int_eq(live_tasks(), 0);
+    ck_assert_int_eq(green_test_live_tasks(), 0);
     ck_assert_uint_eq(green__stack_in_use(), stacks);
 }
 END_TEST
@@ -199,7 +193,7 @@ START_TEST(release_running_detaches)
     green_task_release(NULL);
     ck_assert_int_eq(green_run(), 0);
     ck_assert_int_eq(ran, 1);
-    ck_assert_int_eq(live_tasks(), 0);
+    ck_assert_int_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -682,7 +676,7 @@ START_TEST(kill_before_start)
     ck_assert_int_eq(ran, 0);
     ck_assert_int_eq(green_task_error(t), -ECANCELED);
     green_task_release(t);
-    ck_assert_int_eq(live_tasks(), 0);
+    ck_assert_int_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -897,7 +891,7 @@ START_TEST(run_until_all_end)
     ck_assert_int_eq(green_run(), 0);
     ck_assert_int_eq(run_steps, 4);
     ck_assert_double_ge(green_test_now() - t0, 0.06 - CLOCK_EPS);
-    ck_assert_int_eq(live_tasks(), 0);
+    ck_assert_int_eq(green_test_live_tasks(), 0);
     ck_assert(green_task_done(t));
     join_ok(t);
 }
@@ -985,7 +979,7 @@ START_TEST(spawn_null_fn)
     ck_assert_int_eq(green_spawn(NULL, NULL, NULL), -EINVAL);
     ck_assert_int_eq(green_spawn_ex(&t, NULL, NULL, &opts), -EINVAL);
     ck_assert_int_eq(green_spawn_later(&t, 0.01, NULL, NULL), -EINVAL);
-    ck_assert_int_eq(live_tasks(), 0);
+    ck_assert_int_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -1057,7 +1051,7 @@ START_TEST(bad_timeouts)
     ck_assert_int_eq(green_spawn_later(&u, NAN, mark_body, NULL), -EINVAL);
     ck_assert_int_eq(green_spawn_later(NULL, NAN, mark_body, NULL), -EINVAL);
     /* None of that spawned anything. */
-    ck_assert_int_eq(live_tasks(), 1);
+    ck_assert_int_eq(green_test_live_tasks(), 1);
     join_ok(t);
     ck_assert_int_eq(green_run(), 0);
     ck_assert_int_eq(ran, 0);
@@ -1130,7 +1124,7 @@ START_TEST(stack_size_limit)
     ck_assert_int_eq(green_spawn_ex(&t, mark_body, NULL, &opts), -EINVAL);
     opts.stack_size = SIZE_MAX;
     ck_assert_int_eq(green_spawn_ex(&t, mark_body, NULL, &opts), -EINVAL);
-    ck_assert_int_eq(live_tasks(), 0);
+    ck_assert_int_eq(green_test_live_tasks(), 0);
 
     /* Exactly 1 GiB is allowed; kill it before it needs the stack. */
     opts.stack_size = GREEN__STACK_MAX;
@@ -1323,7 +1317,7 @@ START_TEST(many_tasks_no_growth)
     free(t);
 
     ck_assert_int_eq(ran, (int)(5 * n));
-    ck_assert_int_eq(live_tasks(), 0);
+    ck_assert_int_eq(green_test_live_tasks(), 0);
     ck_assert_uint_eq(green__stack_in_use(), stacks1);
     /* A leak of even 16 bytes a task would add 6 MiB over four rounds.
      * valgrind and ASan keep freed blocks in quarantine, which RSS counts;
@@ -1411,7 +1405,7 @@ START_TEST(kill_many_sleepers)
         join_ok(t[i]);
     }
     free(t);
-    ck_assert_int_eq(live_tasks(), 0);
+    ck_assert_int_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
