@@ -1338,8 +1338,9 @@ START_TEST(test_thread_exit_releases)
     ck_assert_int_eq(pthread_join(t, NULL), 0);
     ck_assert(!r.failed);
     /* The exact check: not one page of any of those stacks is still
-     * mapped (msync says ENOMEM for an unmapped range). */
-    for (int i = 0; i < EXIT_N; i++) {
+     * mapped (msync says ENOMEM for an unmapped range; valgrind reports
+     * that very probe as an error, so not under valgrind). */
+    for (int i = 0; i < EXIT_N && !green_test_valgrind(); i++) {
         ck_assert_msg(msync(r.lo[i], 4096, MS_ASYNC) == -1 && errno == ENOMEM,
                       "stack %d at %p is still mapped", i, (void *)r.lo[i]);
     }
