@@ -32,6 +32,7 @@
  * return address is redirected through a detour that frees the stack and
  * then continues (green__ctx_redirect, green__greenlet_reaped). */
 #include "internal.h"
+#include "real.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -69,7 +70,7 @@ static void thread_destroy(void *arg)
 
 static void make_key(void)
 {
-    pthread_key_create(&thread_key, thread_destroy);
+    GREEN_REAL(pthread_key_create)(&thread_key, thread_destroy);
 }
 
 static unsigned long new_id(void)
@@ -79,7 +80,7 @@ static unsigned long new_id(void)
 
 static struct green__thread *thread_create(void)
 {
-    pthread_once(&key_once, make_key);
+    GREEN_REAL(pthread_once)(&key_once, make_key);
     struct green__thread *t = calloc(1, sizeof(*t));
     if (t == NULL) {
         return NULL;
@@ -98,7 +99,7 @@ static struct green__thread *thread_create(void)
     t->live.next = t->live.prev = &r->live;
     t->current = r;
     tls_thread = t;
-    pthread_setspecific(thread_key, t);
+    GREEN_REAL(pthread_setspecific)(thread_key, t);
     return t;
 }
 

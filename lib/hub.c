@@ -26,6 +26,7 @@
  * greenlet and what it waits for, and the root greenlet's wait (or, if the
  * root is not parked, every wait) fails with -EDEADLK instead of hanging. */
 #include "internal.h"
+#include "real.h"
 
 #include <ev.h>
 #include <fcntl.h>
@@ -347,7 +348,7 @@ static struct green__fdw *fdw_get(struct green__thread *t, int fd, int *err)
         t->nfds = n;
     }
     struct green__fdw *w = t->fds[fd];
-    if (w == NULL && fcntl(fd, F_GETFD) == -1) {
+    if (w == NULL && GREEN_REAL(fcntl)(fd, F_GETFD) == -1) {
         *err = -EBADF;
         return NULL;
     }

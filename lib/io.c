@@ -2,7 +2,6 @@
  * hub's fd waits. Each has the same shape: try the call; if it would
  * block, wait on the hub for the fd and try again. errno is read on the
  * line after each call, before anything can switch. */
-#define _GNU_SOURCE
 #include "internal.h"
 
 #include "green/io.h"

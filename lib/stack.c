@@ -28,7 +28,7 @@
  * calling thread's guard regions, prints which greenlet overflowed and its
  * stack size, and aborts. Other faults go to the handler that was there
  * before. */
-#define _GNU_SOURCE /* process_vm_readv */
+/* (_GNU_SOURCE comes from meson: process_vm_readv) */
 #include "stack.h"
 
 #include "green_config.h"
@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "real.h"
 
 #if GREEN_HAVE_VALGRIND
 # include <valgrind/valgrind.h>
@@ -160,19 +161,19 @@ static void init_once(void)
     sa.sa_sigaction = on_segv;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &old_segv);
+    GREEN_REAL(sigaction)(SIGSEGV, &sa, &old_segv);
     errno = saved;
 }
 
 size_t green__stack_default_size(void)
 {
-    pthread_once(&once, init_once);
+    GREEN_REAL(pthread_once)(&once, init_once);
     return default_size;
 }
 
 int green__stack_size(size_t request, size_t *out)
 {
-    pthread_once(&once, init_once);
+    GREEN_REAL(pthread_once)(&once, init_once);
     if (request > GREEN__STACK_MAX) {
         return -EINVAL;
     }
@@ -338,7 +339,7 @@ static struct green__stack *slot_take(struct pool *p)
 
 int green__stack_alloc(size_t size, struct green__stack **out)
 {
-    pthread_once(&once, init_once);
+    GREEN_REAL(pthread_once)(&once, init_once);
     ensure_altstack();
     struct pool *p = pool_get(size);
     struct green__stack *s = p != NULL ? slot_take(p) : NULL;
@@ -504,7 +505,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
         n = put_str(msg, n, sizeof(msg),
                     " bytes (raise it with the stack_size argument or "
                     "GREEN_STACK_SIZE)\n");
-        ssize_t w = write(2, msg, n);
+        ssize_t w = GREEN_REAL(write)(2, msg, n);
         (void)w;
         abort();
     }

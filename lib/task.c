@@ -14,6 +14,7 @@
  * popped and died, which the greenlet layer reports through
  * green__greenlet_reap after the stack is given back. */
 #include "internal.h"
+#include "real.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -77,7 +78,7 @@ static void slab_destroy(void *arg)
 
 static void slab_key_make(void)
 {
-    pthread_key_create(&slab_key, slab_destroy);
+    GREEN_REAL(pthread_key_create)(&slab_key, slab_destroy);
 }
 #endif
 
@@ -92,8 +93,8 @@ static struct green_task *task_alloc(void)
             return NULL;
         }
         if (slab.chunks == NULL) {
-            pthread_once(&slab_once, slab_key_make);
-            pthread_setspecific(slab_key, &slab);
+            GREEN_REAL(pthread_once)(&slab_once, slab_key_make);
+            GREEN_REAL(pthread_setspecific)(slab_key, &slab);
         }
         c->next = slab.chunks;
         slab.chunks = c;

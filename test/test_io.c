@@ -1,6 +1,8 @@
 /* The io suite: green_wait_fd and green_close on top of the hub's fd
  * registrations. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
