@@ -50,8 +50,19 @@ struct later {
  * forgotten (closed). libev applies mask changes lazily at the next poll,
  * so a wait costs no epoll_ctl unless the mask really changes. */
 struct green__fdw {
-    ev_io io;                    /* io.data == this */
-    struct green__waitq waiters; /* parked greenlets, io_want says for what */
+    ev_io io;                 /* io.data == this */
+    struct green__link nodes; /* struct iowait, in arrival order */
+};
+
+/* One greenlet's interest in one fd. A consumer (a read, an accept) is
+ * woken alone for an event, so that one connection does not wake a
+ * thousand greenlets in accept(); an observer (poll) is woken with every
+ * other observer, since looking does not use the event up. */
+struct iowait {
+    struct green__link link;  /* in green__fdw.nodes while waiting */
+    struct greenlet *g;
+    unsigned short want, got; /* POLLIN/POLLOUT */
+    bool observe;
 };
 
 /* Appends g to the ready queue. */
@@ -355,7 +366,7 @@ static struct green__fdw *fdw_get(struct green__thread *t, int fd, int *err)
     if (w == NULL && (w = malloc(sizeof(*w))) != NULL) {
         ev_io_init(&w->io, NULL, fd, 0);
         w->io.data = w;
-        green__waitq_init(&w->waiters);
+        w->nodes.prev = w->nodes.next = &w->nodes;
         t->fds[fd] = w;
     }
     return w;
@@ -367,11 +378,11 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents);
 static void fdw_update(struct green__thread *t, struct green__fdw *w)
 {
     int want = 0;
-    for (struct green__link *l = w->waiters.head.next; l != &w->waiters.head;
+    for (struct green__link *l = w->nodes.next; l != &w->nodes;
          l = l->next) {
-        struct greenlet *g = GREEN__CONTAINER(l, struct greenlet, wait);
-        want |= (g->io_want & POLLIN ? EV_READ : 0) |
-                (g->io_want & POLLOUT ? EV_WRITE : 0);
+        struct iowait *n = GREEN__CONTAINER(l, struct iowait, link);
+        want |= (n->want & POLLIN ? EV_READ : 0) |
+                (n->want & POLLOUT ? EV_WRITE : 0);
     }
     bool active = ev_is_active(&w->io);
     if (active && (w->io.events & (EV_READ | EV_WRITE)) == want) {
@@ -389,34 +400,72 @@ static void fdw_update(struct green__thread *t, struct green__fdw *w)
     }
 }
 
-/* Wakes, for each event that fired, the first waiter that wants it (not
- * all of them: a thousand threads in accept() on one socket must not all
- * wake for one connection). If the fd stays ready, the next poll wakes the
- * next waiter. */
+/* Takes n off its fd and wakes its greenlet with code. */
+static void iowait_fire(struct iowait *n, unsigned short got, int code)
+{
+    n->got = got;
+    green__link_remove(&n->link);
+    green__hub_wake(n->g, code);
+}
+
+/* Wakes, for each event that fired, every observer that wants it and the
+ * first consumer that does. If the fd stays ready, the next poll wakes
+ * the next consumer. */
 static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct green__fdw *w = io->data;
     struct green__thread *t = green__thread_peek();
     (void)loop;
-    if (revents & EV_ERROR) { /* libev found the fd invalid */
-        green__waitq_wake_all(&w->waiters, -EBADF);
-    } else {
-        int got = (revents & EV_READ ? POLLIN : 0) |
-                  (revents & EV_WRITE ? POLLOUT : 0);
-        int left = got;
-        struct green__link *l = w->waiters.head.next;
-        while (left != 0 && l != &w->waiters.head) {
-            struct greenlet *g = GREEN__CONTAINER(l, struct greenlet, wait);
-            l = l->next;
-            if ((g->io_want & left) != 0) {
-                g->io_got = (unsigned short)(g->io_want & got);
-                left &= ~g->io_want;
-                green__link_remove(&g->wait);
-                green__hub_wake(g, 0);
+    int got = (revents & EV_READ ? POLLIN : 0) |
+              (revents & EV_WRITE ? POLLOUT : 0);
+    int left = got;
+    bool bad = (revents & EV_ERROR) != 0; /* libev found the fd invalid */
+    struct green__link *l = w->nodes.next;
+    while (l != &w->nodes) {
+        struct iowait *n = GREEN__CONTAINER(l, struct iowait, link);
+        l = l->next;
+        if (bad) {
+            iowait_fire(n, n->want, n->observe ? 0 : -EBADF);
+        } else if (n->observe ? (n->want & got) : (n->want & left)) {
+            if (!n->observe) {
+                left &= ~n->want;
             }
+            iowait_fire(n, (unsigned short)(n->want & got), 0);
         }
     }
     fdw_update(t, w);
+}
+
+/* Links n for fd (registering the fd on first use). 0 or -EBADF,
+ * -ENOMEM. */
+static int iowait_add(struct green__thread *t, struct iowait *n, int fd)
+{
+    int err;
+    struct green__fdw *w = fdw_get(t, fd, &err);
+    if (w == NULL) {
+        return err;
+    }
+    n->g = t->current;
+    n->got = 0;
+    n->link.prev = w->nodes.prev;
+    n->link.next = &w->nodes;
+    w->nodes.prev->next = &n->link;
+    w->nodes.prev = &n->link;
+    fdw_update(t, w);
+    return 0;
+}
+
+/* Unlinks n if no event took it, and updates its fd's mask. (The fd's
+ * registration is looked up again: green_close() may have dropped it.) */
+static void iowait_drop(struct green__thread *t, struct iowait *n, int fd)
+{
+    if (green__link_linked(&n->link)) {
+        green__link_remove(&n->link);
+        struct green__fdw *w = (size_t)fd < t->nfds ? t->fds[fd] : NULL;
+        if (w != NULL) {
+            fdw_update(t, w);
+        }
+    }
 }
 
 int green__hub_io_wait(int fd, int events, double timeout)
@@ -428,27 +477,55 @@ int green__hub_io_wait(int fd, int events, double timeout)
     if (events == 0 || green__check_timeout(timeout) != 0) {
         return -EINVAL;
     }
-    struct green__thread *t = hub_thread();
-    if (t == NULL) {
-        return -ENOMEM;
-    }
     int err;
-    struct green__fdw *w = fdw_get(t, fd, &err);
-    if (w == NULL) {
+    struct green__thread *t = may_block(&err);
+    if (t == NULL) {
         return err;
     }
-    struct greenlet *self = t->current;
-    self->io_want = (unsigned short)events;
-    self->io_got = 0;
-    green__waitq_push(&w->waiters, self);
-    fdw_update(t, w);
-    int r = green__hub_park(timeout, "a wait on fd", (void *)(intptr_t)fd);
-    if (r != 0 && (size_t)fd < t->nfds && (w = t->fds[fd]) != NULL) {
-        /* Timed out or cancelled: our interest leaves the mask. (Looked
-         * up again: green_close() may have dropped the registration.) */
-        fdw_update(t, w);
+    struct iowait n = {.want = (unsigned short)events};
+    if ((err = iowait_add(t, &n, fd)) != 0) {
+        return err;
     }
-    return r == 0 ? self->io_got : r;
+    int r = green__hub_park(timeout, "a wait on fd", (void *)(intptr_t)fd);
+    iowait_drop(t, &n, fd);
+    return r == 0 ? n.got : r;
+}
+
+int green__hub_poll_wait(const struct pollfd *fds, size_t nfds,
+                         double timeout)
+{
+    int err;
+    struct green__thread *t = may_block(&err);
+    if (t == NULL) {
+        return err;
+    }
+    struct iowait small[8];
+    struct iowait *n = nfds <= 8 ? small : calloc(nfds, sizeof(*n));
+    if (n == NULL) {
+        return -ENOMEM;
+    }
+    size_t added = 0;
+    for (size_t i = 0; i < nfds; i++) {
+        unsigned short want =
+            (unsigned short)(fds[i].events & (POLLIN | POLLOUT | POLLPRI));
+        want = (unsigned short)((want & POLLOUT) |
+                                (want & (POLLIN | POLLPRI) ? POLLIN : 0));
+        n[i] = (struct iowait){.want = want, .observe = true};
+        n[i].link.prev = n[i].link.next = &n[i].link;
+        if (fds[i].fd >= 0 && want != 0 &&
+            iowait_add(t, &n[i], fds[i].fd) == 0) {
+            added++;
+        }
+    }
+    int r = green__hub_park(timeout, "poll", NULL);
+    for (size_t i = 0; i < nfds; i++) {
+        iowait_drop(t, &n[i], fds[i].fd);
+    }
+    if (n != small) {
+        free(n);
+    }
+    (void)added;
+    return r == 0 ? 1 : r;
 }
 
 void green__hub_io_forget(int fd)
@@ -462,7 +539,13 @@ void green__hub_io_forget(int fd)
         ev_io_stop(t->loop, &w->io);
         t->nwatch--;
     }
-    green__waitq_wake_all(&w->waiters, -EBADF);
+    /* Readers and writers fail with EBADF; pollers look again and see
+     * POLLNVAL. */
+    while (w->nodes.next != &w->nodes) {
+        struct iowait *n = GREEN__CONTAINER(w->nodes.next, struct iowait,
+                                            link);
+        iowait_fire(n, n->want, n->observe ? 0 : -EBADF);
+    }
     free(w);
     t->fds[fd] = NULL;
 }

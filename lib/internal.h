@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <stdint.h>
 
+#include <poll.h>
+
 #include "green/greenlet.h"
 #include "green/task.h"
 #include "arch/switch.h"
@@ -93,8 +95,6 @@ struct greenlet {
     void *wait_data;               /* the waiter's own record while queued
                                       (channels hand items through it) */
     struct green__scope *scopes;   /* timeout scopes, innermost first */
-    unsigned short io_want;        /* POLLIN/POLLOUT waited for on an fd */
-    unsigned short io_got;         /* what the wake-up reported */
 #ifdef GREEN__ASAN
     void *asan_fake;               /* ASan fake stack while suspended */
     const void *asan_bottom;       /* stack bounds for ASan; for a root */
@@ -214,6 +214,15 @@ void green__hub_cancel_later(void *timer);
  * -ENOMEM, -EDEADLK. */
 int green__hub_io_wait(int fd, int events, double timeout);
 
+/* Parks the running greenlet until one of fds[0..nfds) is ready for its
+ * events (POLLIN, POLLPRI count as POLLIN; POLLOUT), or the timeout.
+ * Negative fds and empty masks are skipped. Returns 1 when an fd fired
+ * (the caller asks the kernel which), or -ETIMEDOUT, -ECANCELED, -EINTR,
+ * -ENOMEM, -EDEADLK. An fd that cannot be registered (not open) does not
+ * count: the caller's own poll(2) reports it as POLLNVAL first. */
+int green__hub_poll_wait(const struct pollfd *fds, size_t nfds,
+                         double timeout);
+
 /* Drops fd's registration before the fd is closed: every greenlet waiting
  * on it wakes with -EBADF, and a later fd with the same number starts
  * afresh. Never switches. */
@@ -253,6 +262,16 @@ int green__task_check_all(green_task_t *const *tasks, size_t n,
  * or is inside an expired timeout scope (the wait is shielded). Stops
  * early only on -EDEADLK. */
 void green__task_reap_all(green_task_t *const *tasks, size_t n);
+
+/* Ends the running task (which must be one) as if its body had returned
+ * result: links run, joiners wake, a detached task is freed. Used by
+ * pthread_exit under the preload. Never returns. */
+_Noreturn void green__task_exit(void *result);
+
+/* One pointer per task for the preload's green pthreads (their record),
+ * NULL until set. Never switch. */
+void green__task_set_local(green_task_t *t, void *local);
+void *green__task_local(const green_task_t *t);
 
 /* 0 if t can be used by the calling thread: -EINVAL (NULL or released),
  * -EPERM (another thread's). */

@@ -86,7 +86,7 @@ static void *fetch(void *arg)
     long n = (long)(intptr_t)arg;
     char buf[512], want[64];
     size_t len = 0;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         return green_fail(-errno);
     }
@@ -157,7 +157,7 @@ int main(void)
     socklen_t alen = sizeof(site_addr);
     site_addr.sin_family = AF_INET;
     site_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (lfd < 0 || bind(lfd, (struct sockaddr *)&site_addr, alen) < 0 ||
         listen(lfd, 128) < 0 ||
         getsockname(lfd, (struct sockaddr *)&site_addr, &alen) < 0) {
