@@ -1,0 +1,245 @@
+/* The waiting interposers: poll, ppoll, select, pselect, epoll_wait,
+ * epoll_pwait and the fortified __poll_chk / __ppoll_chk. poll and select
+ * go through green_poll(); an epoll wait waits for the epoll fd itself on
+ * the hub, then asks the kernel with a zero timeout. */
+#include "preload.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "green/io.h"
+
+static bool green(void)
+{
+    return green__go_green(GREEN_PATCH_SELECT);
+}
+
+/* A timeout in milliseconds (negative: none) as seconds. */
+static double ms_seconds(int ms)
+{
+    return ms < 0 ? GREEN_FOREVER : ms / 1e3;
+}
+
+GREEN_INTERPOSE int poll(struct pollfd *fds, nfds_t n, int ms)
+{
+    if (!green() || ms == 0) {
+        return GREEN_REAL(poll)(fds, n, ms);
+    }
+    return (int)green__ret(green_poll(fds, n, ms_seconds(ms)));
+}
+
+extern _Noreturn void __chk_fail(void);
+int __poll_chk(struct pollfd *fds, nfds_t n, int ms, size_t fdslen);
+int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
+                const sigset_t *mask, size_t fdslen);
+
+GREEN_INTERPOSE int __poll_chk(struct pollfd *fds, nfds_t n, int ms,
+                               size_t fdslen)
+{
+    if (fdslen / sizeof(*fds) < n) {
+        __chk_fail();
+    }
+    return poll(fds, n, ms);
+}
+
+/* A timespec timeout as seconds; -1 if invalid (EINVAL). */
+static double ts_seconds(const struct timespec *ts)
+{
+    if (ts == NULL) {
+        return GREEN_FOREVER;
+    }
+    if (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000L) {
+        return -1.0;
+    }
+    return (double)ts->tv_sec + (double)ts->tv_nsec / 1e9;
+}
+
+/* Runs wait() with the signal mask `mask` in place (ppoll, pselect,
+ * epoll_pwait), as the kernel would for the wait's duration. While the
+ * greenlet waits, the mask is the OS thread's, so other greenlets run
+ * under it too (documented). */
+#define WITH_MASK(mask, stmt)                                             \
+    do {                                                                  \
+        sigset_t old_;                                                    \
+        if ((mask) != NULL) {                                             \
+            pthread_sigmask(SIG_SETMASK, (mask), &old_);                  \
+        }                                                                 \
+        stmt;                                                             \
+        if ((mask) != NULL) {                                             \
+            pthread_sigmask(SIG_SETMASK, &old_, NULL);                    \
+        }                                                                 \
+    } while (0)
+
+GREEN_INTERPOSE int ppoll(struct pollfd *fds, nfds_t n,
+                          const struct timespec *ts, const sigset_t *mask)
+{
+    double t = ts_seconds(ts);
+    if (!green() || t == 0.0 || t < 0.0) {
+        return GREEN_REAL(ppoll)(fds, n, ts, mask);
+    }
+    int r;
+    WITH_MASK(mask, r = green_poll(fds, n, t));
+    return (int)green__ret(r);
+}
+
+GREEN_INTERPOSE int __ppoll_chk(struct pollfd *fds, nfds_t n,
+                                const struct timespec *ts,
+                                const sigset_t *mask, size_t fdslen)
+{
+    if (fdslen / sizeof(*fds) < n) {
+        __chk_fail();
+    }
+    return ppoll(fds, n, ts, mask);
+}
+
+/* select's sets as a pollfd array, and back, with the kernel's own
+ * mapping (a hang-up or error makes an fd readable, and writable). */
+#define IN_SET (POLLIN | POLLRDNORM | POLLRDBAND | POLLHUP | POLLERR)
+#define OUT_SET (POLLOUT | POLLWRNORM | POLLWRBAND | POLLERR)
+#define EX_SET (POLLPRI)
+
+static int select_green(int nfds, fd_set *r, fd_set *w, fd_set *e,
+                        double timeout)
+{
+    if (nfds < 0 || nfds > FD_SETSIZE) {
+        return -EINVAL;
+    }
+    struct pollfd small[64];
+    struct pollfd *p = small;
+    size_t n = 0;
+    for (int fd = 0; fd < nfds; fd++) {
+        short ev = (short)((r && FD_ISSET(fd, r) ? POLLIN : 0) |
+                           (w && FD_ISSET(fd, w) ? POLLOUT : 0) |
+                           (e && FD_ISSET(fd, e) ? POLLPRI : 0));
+        if (ev == 0) {
+            continue;
+        }
+        if (p == small && n == 64) {
+            p = malloc((size_t)nfds * sizeof(*p));
+            if (p == NULL) {
+                return -ENOMEM;
+            }
+            memcpy(p, small, sizeof(small));
+        }
+        p[n++] = (struct pollfd){.fd = fd, .events = ev};
+    }
+    int got = green_poll(p, (nfds_t)n, timeout);
+    int count = 0;
+    if (got >= 0) {
+        for (size_t i = 0; i < n && got >= 0; i++) {
+            if (p[i].revents & POLLNVAL) {
+                got = -EBADF;
+            }
+        }
+    }
+    if (got >= 0) {
+        if (r) FD_ZERO(r);
+        if (w) FD_ZERO(w);
+        if (e) FD_ZERO(e);
+        for (size_t i = 0; i < n; i++) {
+            short ev = p[i].events, rev = p[i].revents;
+            if (r && (ev & POLLIN) && (rev & IN_SET)) {
+                FD_SET(p[i].fd, r), count++;
+            }
+            if (w && (ev & POLLOUT) && (rev & OUT_SET)) {
+                FD_SET(p[i].fd, w), count++;
+            }
+            if (e && (ev & POLLPRI) && (rev & EX_SET)) {
+                FD_SET(p[i].fd, e), count++;
+            }
+        }
+    }
+    if (p != small) {
+        free(p);
+    }
+    return got < 0 ? got : count;
+}
+
+GREEN_INTERPOSE int select(int nfds, fd_set *restrict r, fd_set *restrict w,
+                           fd_set *restrict e, struct timeval *restrict tv)
+{
+    if (!green() || (tv != NULL && tv->tv_sec == 0 && tv->tv_usec == 0)) {
+        return GREEN_REAL(select)(nfds, r, w, e, tv);
+    }
+    double t = GREEN_FOREVER;
+    if (tv != NULL) {
+        if (tv->tv_sec < 0 || tv->tv_usec < 0) {
+            errno = EINVAL;
+            return -1;
+        }
+        t = (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+    }
+    double start = green__now();
+    int res = select_green(nfds, r, w, e, t);
+    if (tv != NULL) { /* Linux reports the time left */
+        double left = t - (green__now() - start);
+        if (left < 0.0 || res == 0) {
+            left = 0.0;
+        }
+        tv->tv_sec = (time_t)left;
+        tv->tv_usec = (suseconds_t)((left - (double)tv->tv_sec) * 1e6);
+    }
+    return (int)green__ret(res);
+}
+
+GREEN_INTERPOSE int pselect(int nfds, fd_set *restrict r, fd_set *restrict w,
+                            fd_set *restrict e,
+                            const struct timespec *restrict ts,
+                            const sigset_t *restrict mask)
+{
+    double t = ts_seconds(ts);
+    if (!green() || t == 0.0 || t < 0.0) {
+        return GREEN_REAL(pselect)(nfds, r, w, e, ts, mask);
+    }
+    int res;
+    WITH_MASK(mask, res = select_green(nfds, r, w, e, t));
+    return (int)green__ret(res);
+}
+
+/* Waits for the epoll fd to have events, then collects them. */
+static int epoll_green(int epfd, struct epoll_event *ev, int max, double t)
+{
+    double deadline = isfinite(t) ? green__now() + t : INFINITY;
+    for (;;) {
+        int r = GREEN_REAL(epoll_wait)(epfd, ev, max, 0);
+        if (r != 0) {
+            return r < 0 ? -errno : r;
+        }
+        double left = GREEN_FOREVER;
+        if (isfinite(deadline)) {
+            left = deadline - green__now();
+            if (left <= 0.0) {
+                return 0;
+            }
+        }
+        int w = green_wait_fd(epfd, POLLIN, left);
+        if (w == -ETIMEDOUT && green__now() >= deadline) {
+            r = GREEN_REAL(epoll_wait)(epfd, ev, max, 0);
+            return r < 0 ? -errno : r;
+        }
+        if (w < 0) {
+            return w;
+        }
+    }
+}
+
+GREEN_INTERPOSE int epoll_wait(int epfd, struct epoll_event *ev, int max,
+                               int ms)
+{
+    if (!green() || ms == 0 || max <= 0) {
+        return GREEN_REAL(epoll_wait)(epfd, ev, max, ms);
+    }
+    return (int)green__ret(epoll_green(epfd, ev, max, ms_seconds(ms)));
+}
+
+GREEN_INTERPOSE int epoll_pwait(int epfd, struct epoll_event *ev, int max,
+                                int ms, const sigset_t *mask)
+{
+    if (!green() || ms == 0 || max <= 0) {
+        return GREEN_REAL(epoll_pwait)(epfd, ev, max, ms, mask);
+    }
+    int r;
+    WITH_MASK(mask, r = epoll_green(epfd, ev, max, ms_seconds(ms)));
+    return (int)green__ret(r);
+}
