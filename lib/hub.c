@@ -35,6 +35,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #define GREEN__BUDGET 256
 #define GREEN__HUB_STACK ((size_t)256 << 10)
@@ -113,6 +115,114 @@ static struct greenlet *pick_next(struct green__thread *t)
 
 static void deadlock(struct green__thread *t);
 
+/* --- blocking monitor ----------------------------------------------------
+ * gevent's max_blocking_time: a greenlet that keeps the hub from running
+ * for longer than GREEN_MAX_BLOCKING_MS (default 100; 0 turns it off) is
+ * named once on stderr, so that users find the call the patch did not
+ * reach. The time a greenlet ran is measured when it parks or ends, from
+ * the previous park or hub turn, with the coarse clock (a few ns, 4 ms
+ * resolution); the yield path is left unmeasured, so a greenlet that
+ * blocks and then yields is caught at the next hub turn, unnamed. */
+static double max_blocking = -1.0; /* seconds; 0 = off; < 0 = unread */
+
+static double blocking_limit(void)
+{
+    if (GREEN__UNLIKELY(max_blocking < 0.0)) {
+        double v = 0.1;
+        const char *e = getenv("GREEN_MAX_BLOCKING_MS");
+        if (e != NULL && *e != '\0') {
+            char *end;
+            long ms = strtol(e, &end, 10);
+            if (*end != '\0' || ms < 0 || ms > 86400000L) {
+                fprintf(stderr, "libgreen: GREEN_MAX_BLOCKING_MS=%s: "
+                                "expected milliseconds (0 = off); using "
+                                "100\n", e);
+            } else {
+                v = ms / 1e3;
+            }
+        }
+        max_blocking = v;
+    }
+    return max_blocking;
+}
+
+static double coarse_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Checks how long the hub has been away; g, if not NULL, is who ran. */
+static void monitor(struct green__thread *t, struct greenlet *g)
+{
+    double limit = blocking_limit();
+    if (limit == 0.0) {
+        return;
+    }
+    double now = coarse_now();
+    double ran = now - t->stamp;
+    t->stamp = now;
+    if (ran <= limit || t->stamp == ran /* first stamp */) {
+        return;
+    }
+    char a[80];
+    if (g == NULL) {
+        fprintf(stderr, "libgreen: the hub did not run for %.0f ms: a "
+                        "greenlet blocked the OS thread in a call the "
+                        "patch does not reach\n", ran * 1e3);
+    } else if (!(g->flags & GREEN__REPORTED)) {
+        g->flags |= GREEN__REPORTED;
+        fprintf(stderr, "libgreen: greenlet %s kept the hub from running "
+                        "for %.0f ms (GREEN_MAX_BLOCKING_MS=%.0f): it "
+                        "blocked the OS thread in a call the patch does not "
+                        "reach, or computed without yielding\n",
+                green__greenlet_label(g, a, sizeof(a)), ran * 1e3,
+                limit * 1e3);
+    }
+}
+
+/* --- signals ---------------------------------------------------------- */
+
+static void on_sig_async(struct ev_loop *loop, ev_async *w, int revents)
+{
+    (void)loop, (void)w, (void)revents; /* the hub turn does the work */
+}
+
+void green__hub_signal(bool restart)
+{
+    struct green__thread *t = green__thread_peek();
+    if (t == NULL || t->sig_async == NULL) {
+        return;
+    }
+    unsigned long gen = t->sig_gen + 1;
+    t->sig_gen = gen;
+    if (!restart) {
+        t->sig_norestart = gen;
+    }
+    ev_async_send(t->loop, t->sig_async);
+}
+
+/* Ends the root greenlet's wait with -EINTR if a signal handled since it
+ * parked would have interrupted that system call. */
+static void deliver_signals(struct green__thread *t)
+{
+    unsigned long gen = t->sig_gen;
+    if (GREEN__LIKELY(gen == t->sig_seen)) {
+        return;
+    }
+    t->sig_seen = gen;
+    struct greenlet *r = &t->root;
+    if (r->state != GREEN__PARKED || r->intr == GREEN__INTR_NEVER) {
+        return;
+    }
+    unsigned long last = r->intr == GREEN__INTR_ALWAYS ? gen
+                                                       : t->sig_norestart;
+    if (last > r->park_gen) {
+        green__hub_wake(r, -EINTR);
+    }
+}
+
 static void *hub_run(void *arg)
 {
     struct green__thread *t = green__thread_peek();
@@ -125,10 +235,14 @@ static void *hub_run(void *arg)
                 deadlock(t);
                 continue;
             }
+            monitor(t, NULL);
             ev_run(loop, EVRUN_ONCE);
         } else {
+            monitor(t, NULL);
             ev_run(loop, EVRUN_NOWAIT);
         }
+        t->stamp = max_blocking > 0.0 ? coarse_now() : 0.0;
+        deliver_signals(t);
         struct greenlet *next = pick_next(t);
         if (next != t->hub) {
             t->hub->state = GREEN__PARKED; /* only the scheduler resumes it */
@@ -159,6 +273,12 @@ static int hub_create(struct green__thread *t)
         free(h);
         return -ENOMEM;
     }
+    ev_async *a = malloc(sizeof(*a));
+    if (a != NULL) { /* without it, signals do not interrupt waits */
+        ev_async_init(a, on_sig_async);
+        ev_async_start(t->loop, a); /* not in nwatch: it wakes no one */
+    }
+    t->sig_async = a;
     h->state = GREEN__PARKED;
     t->hub = h;
     return 0;
@@ -218,6 +338,12 @@ static struct green__thread *may_block(int *err)
 
 int green__hub_park(double timeout, const char *what, const void *obj)
 {
+    return green__hub_park_intr(timeout, what, obj, GREEN__INTR_NEVER);
+}
+
+int green__hub_park_intr(double timeout, const char *what, const void *obj,
+                         int intr)
+{
     int err;
     struct green__thread *t = may_block(&err);
     if (t == NULL) {
@@ -244,11 +370,17 @@ int green__hub_park(double timeout, const char *what, const void *obj)
         ev_timer_start(t->loop, &tw);
         t->nwatch++;
     }
+    if (max_blocking != 0.0) {
+        monitor(t, self);
+    }
     self->state = GREEN__PARKED;
     self->wait_what = what;
     self->wait_obj = obj;
     self->wake = 0;
+    self->intr = (unsigned char)intr;
+    self->park_gen = t->sig_gen;
     int r = schedule(t);
+    self->intr = GREEN__INTR_NEVER;
     if (timed && ev_is_active(&tw)) {
         ev_timer_stop(t->loop, &tw);
         t->nwatch--;
@@ -295,6 +427,12 @@ int green__hub_yield(void)
 _Noreturn void green__hub_exit(void *result)
 {
     struct green__thread *t = green__thread_peek();
+    if (max_blocking != 0.0) {
+        monitor(t, t->current);
+    }
+    if (GREEN__UNLIKELY(t->fork_sole == t->current)) {
+        exit(0); /* the last thread of a forked child ended */
+    }
     green__greenlet_exit(t, pick_next(t), result);
 }
 
@@ -486,7 +624,8 @@ int green__hub_io_wait(int fd, int events, double timeout)
     if ((err = iowait_add(t, &n, fd)) != 0) {
         return err;
     }
-    int r = green__hub_park(timeout, "a wait on fd", (void *)(intptr_t)fd);
+    int r = green__hub_park_intr(timeout, "a wait on fd",
+                                 (void *)(intptr_t)fd, GREEN__INTR_RESTART);
     iowait_drop(t, &n, fd);
     return r == 0 ? n.got : r;
 }
@@ -517,7 +656,7 @@ int green__hub_poll_wait(const struct pollfd *fds, size_t nfds,
             added++;
         }
     }
-    int r = green__hub_park(timeout, "poll", NULL);
+    int r = green__hub_park_intr(timeout, "poll", NULL, GREEN__INTR_ALWAYS);
     for (size_t i = 0; i < nfds; i++) {
         iowait_drop(t, &n[i], fds[i].fd);
     }
@@ -647,6 +786,28 @@ static void deadlock(struct green__thread *t)
     }
 }
 
+void green__hub_after_fork(void)
+{
+    struct green__thread *t = green__thread_peek();
+    if (t == NULL || t->hub == NULL) {
+        return;
+    }
+    ev_loop_fork(t->loop);
+    struct greenlet *self = t->current;
+    /* Everyone else stays where it is, never to run again: out of the
+     * ready queue, and no longer PARKED, so no wake-up readies it. */
+    t->ready_head = t->ready_tail = NULL;
+    for (struct green__link *l = t->live.next; l != &t->live; l = l->next) {
+        struct greenlet *g = GREEN__CONTAINER(l, struct greenlet, live);
+        if (g != self && !(g->flags & GREEN__HUB)) {
+            g->state = GREEN__SUSPENDED;
+        }
+    }
+    if (!(self->flags & GREEN__ROOT)) {
+        t->fork_sole = self;
+    }
+}
+
 void green__hub_thread_term(struct green__thread *t)
 {
     for (size_t i = 0; i < t->nfds; i++) {
@@ -656,6 +817,11 @@ void green__hub_thread_term(struct green__thread *t)
     t->fds = NULL;
     t->nfds = 0;
     if (t->hub != NULL) {
+        if (t->sig_async != NULL) {
+            ev_async_stop(t->loop, t->sig_async);
+            free(t->sig_async);
+            t->sig_async = NULL;
+        }
         ev_loop_destroy(t->loop);
         t->loop = NULL;
         free(t->hub);

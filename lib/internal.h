@@ -45,6 +45,7 @@ enum green__flags {
     GREEN__REAP = 16,     /* a detached task: free it once its stack is
                              given back */
     GREEN__STARTED = 32,  /* has run (a root from birth) */
+    GREEN__REPORTED = 128,/* the blocking monitor named it already */
     GREEN__SHIELD = 64    /* parks ignore cancellation and timeout scopes
                              (a condition wait taking its lock back) */
 };
@@ -82,6 +83,9 @@ struct greenlet {
     void *resume_to;               /* ...where it returns after a detour
                                       through the reaper (see greenlet.c) */
     int wake;                      /* code the pending park returns */
+    unsigned char intr;            /* how a signal ends its park: enum
+                                      green__intr */
+    unsigned long park_gen;        /* t->sig_gen when it parked */
     unsigned live_children;        /* greenlets not dead whose parent this
                                       is; it cannot be freed before them */
     struct greenlet *ready_next;   /* link in thread->ready while READY */
@@ -100,6 +104,16 @@ struct greenlet {
     const void *asan_bottom;       /* stack bounds for ASan; for a root */
     size_t asan_size;              /* learnt on the first switch away */
 #endif
+};
+
+/* How a signal handled while a greenlet is parked ends the park, as it
+ * would end the system call on a blocking thread (only the root greenlet,
+ * the program's main thread, is ever interrupted). */
+enum green__intr {
+    GREEN__INTR_NEVER = 0,   /* mutexes, joins: never EINTR */
+    GREEN__INTR_RESTART = 1, /* read, write, accept...: EINTR unless the
+                                handler has SA_RESTART */
+    GREEN__INTR_ALWAYS = 2   /* poll, select, sleeps: always EINTR */
 };
 
 /* A timeout scope (green_timeout_start). Its deadline already folds in
@@ -132,6 +146,16 @@ struct green__thread {
     struct green__waitq run_waiters; /* green_run() callers */
     struct green__fdw **fds;       /* per-fd registrations, by fd number */
     size_t nfds;                   /* length of fds */
+    double stamp;                  /* coarse time of the last park or hub
+                                      turn, for the blocking monitor */
+    volatile unsigned long sig_gen;       /* signals handled (handler) */
+    volatile unsigned long sig_norestart;  /* sig_gen of the last one whose
+                                             handler lacks SA_RESTART */
+    unsigned long sig_seen;        /* sig_gen the hub acted on */
+    void *sig_async;               /* ev_async that wakes the hub */
+    struct greenlet *fork_sole;    /* in a forked child: the one greenlet
+                                      that goes on; the process exits
+                                      when it ends */
 };
 
 /* The calling thread's state, made on first use; NULL if out of memory. */
@@ -184,6 +208,11 @@ const char *green__greenlet_label(const struct greenlet *g, char *buf,
  * remove itself from any wait queue it joined if still linked. */
 int green__hub_park(double timeout, const char *what, const void *obj);
 
+/* green__hub_park() that a signal can end with -EINTR (intr: enum
+ * green__intr). */
+int green__hub_park_intr(double timeout, const char *what, const void *obj,
+                         int intr);
+
 /* Makes a PARKED greenlet READY with wake code `code`. A greenlet that is
  * not PARKED is left alone. Never switches. */
 void green__hub_wake(struct greenlet *g, int code);
@@ -227,6 +256,16 @@ int green__hub_poll_wait(const struct pollfd *fds, size_t nfds,
  * on it wakes with -EBADF, and a later fd with the same number starts
  * afresh. Never switches. */
 void green__hub_io_forget(int fd);
+
+/* Called from a signal handler (async-signal-safe) once the program's
+ * handler ran: wakes the hub, which ends the root greenlet's
+ * interruptible wait with -EINTR (see enum green__intr). */
+void green__hub_signal(bool restart);
+
+/* In the child of fork(): the loop gets a fresh kernel state
+ * (ev_loop_fork), and only the calling greenlet goes on, as only the
+ * forking thread does with pthreads. */
+void green__hub_after_fork(void);
 
 /* Destroys the hub of the calling thread (at thread exit). */
 void green__hub_thread_term(struct green__thread *t);

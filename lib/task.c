@@ -38,6 +38,8 @@ struct green_task {
     struct green__waitq joiners;  /* green_join()/joinall() callers */
     struct link *links;           /* callbacks to run at the end, FIFO */
     void *later;                  /* spawn_later timer while g is NEW */
+    void *local;                  /* the preload's record for a green
+                                     pthread (green__task_local), or NULL */
 };
 
 #define TASK_OF(gl) GREEN__CONTAINER(gl, struct green_task, g)
@@ -158,25 +160,52 @@ static void finish(struct green_task *t, green_task_status_t status, int err,
     }
 }
 
-static void *task_main(void *arg)
+/* Ends the running task t whose body produced r (returned it, or gave it
+ * to green__task_exit), and leaves its greenlet for good. */
+_Noreturn static void task_end(struct green_task *t, void *r)
 {
-    struct green_task *t = TASK_OF(green__thread_peek()->current);
-    (void)arg;
-    if (!ended(t)) { /* killed while still queued: never runs */
-        t->status = GREEN_TASK_RUNNING;
-        void *r = t->fn(t->arg);
-        if (t->g.flags & GREEN__CANCELLED) {
-            finish(t, GREEN_TASK_CANCELLED, -ECANCELED, NULL);
-        } else if (t->fail != 0) {
-            finish(t, GREEN_TASK_FAILED, t->fail, NULL);
-        } else {
-            finish(t, GREEN_TASK_DONE, 0, r);
-        }
+    if (t->g.flags & GREEN__CANCELLED) {
+        finish(t, GREEN_TASK_CANCELLED, -ECANCELED, NULL);
+    } else if (t->fail != 0) {
+        finish(t, GREEN_TASK_FAILED, t->fail, NULL);
+    } else {
+        finish(t, GREEN_TASK_DONE, 0, r);
     }
     if (t->released) {
         t->g.flags |= GREEN__REAP;
     }
     green__hub_exit(NULL);
+}
+
+static void *task_main(void *arg)
+{
+    struct green_task *t = TASK_OF(green__thread_peek()->current);
+    (void)arg;
+    if (ended(t)) { /* killed while still queued: never runs */
+        if (t->released) {
+            t->g.flags |= GREEN__REAP;
+        }
+        green__hub_exit(NULL);
+    }
+    t->status = GREEN_TASK_RUNNING;
+    task_end(t, t->fn(t->arg));
+}
+
+/* For pthread_exit (preload/thread.c): the body's frames are abandoned,
+ * not unwound; their stack goes back with the greenlet's. */
+_Noreturn void green__task_exit(void *result)
+{
+    task_end(TASK_OF(green__thread_peek()->current), result);
+}
+
+void green__task_set_local(green_task_t *t, void *local)
+{
+    t->local = local;
+}
+
+void *green__task_local(const green_task_t *t)
+{
+    return t->local;
 }
 
 static void reap(struct greenlet *g)
@@ -221,6 +250,7 @@ static int task_new(struct green_task **out, green_fn_t fn, void *arg,
     green__waitq_init(&t->joiners);
     t->links = NULL;
     t->later = NULL;
+    t->local = NULL;
     if (opts != NULL && opts->name != NULL &&
         greenlet_set_name(&t->g, opts->name) != 0) {
         task_dealloc(t);
@@ -401,7 +431,8 @@ int green_sleep(double seconds)
     if (seconds == 0.0) {
         return green__hub_yield();
     }
-    int r = green__hub_park(seconds, "green_sleep", NULL);
+    int r = green__hub_park_intr(seconds, "green_sleep", NULL,
+                                 GREEN__INTR_ALWAYS);
     if (r == -ETIMEDOUT) {
         /* The sleep's own end is success; a timeout scope's is not. */
         struct green__thread *th = green__thread_peek();
