@@ -42,15 +42,15 @@ static inline bool green__patch_on(unsigned family)
 }
 
 /* Whether a blocking call of `family` made now should go green: the
- * family is patched, the thread has a hub, and the caller is not the hub
- * itself (libev's own calls reach libc). A thread with no hub yet runs
- * nothing else that could be blocked, so it blocks in the kernel, as
- * the program would without the preload. */
+ * family is patched, the thread has touched the runtime (spawned a green
+ * thread, waited on something green), and the caller is not the hub
+ * itself (libev's own calls reach libc). A thread that never touched the
+ * runtime has nothing else to run while it waits, so it blocks in the
+ * kernel, as the program would without the preload. */
 static inline bool green__go_green(unsigned family)
 {
     struct green__thread *t = green__thread_peek();
-    return green__patch_on(family) && t != NULL && t->hub != NULL &&
-           t->current != t->hub;
+    return green__patch_on(family) && t != NULL && t->current != t->hub;
 }
 
 /* The libc return convention from lib/'s: r >= 0 passes, a negative
