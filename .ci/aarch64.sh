@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD_AARCH64:-build-aarch64}
 CROSS=.ci/aarch64-cross.ini
 HOST_PKGS=(gcc gcc-aarch64-linux-gnu qemu-user meson ninja-build pkg-config)
-ARM64_PKGS=(libev-dev:arm64 check:arm64)
+ARM64_PKGS=(libev-dev:arm64 check:arm64 libc-ares-dev:arm64)
 
 missing() {
     local p

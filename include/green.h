@@ -14,5 +14,6 @@
 #include "green/lock.h"
 #include "green/gather.h"
 #include "green/pool.h"
+#include "green/dns.h"
 
 #endif

@@ -18,7 +18,8 @@
     X(timeout)               \
     X(lock)                  \
     X(gather)                \
-    X(pool)
+    X(pool)                  \
+    X(dns)
 
 #define GREEN_TEST_DECLARE(name) Suite *green_test_##name##_suite(void);
 GREEN_TEST_SUITES(GREEN_TEST_DECLARE)
