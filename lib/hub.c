@@ -184,6 +184,18 @@ static void monitor(struct green__thread *t, struct greenlet *g)
 
 /* --- signals ---------------------------------------------------------- */
 
+int green__signal_handlers;
+
+/* Whether only a signal could still wake someone: the program has
+ * handlers, and the main greenlet waits where a signal would end the
+ * system call (alarm(1); sem_wait(...) is not a deadlock). */
+static bool signal_may_wake(struct green__thread *t)
+{
+    return green__signal_handlers != 0 && t->sig_async != NULL &&
+           t->root.state == GREEN__PARKED &&
+           t->root.intr != GREEN__INTR_NEVER;
+}
+
 static void on_sig_async(struct ev_loop *loop, ev_async *w, int revents)
 {
     (void)loop, (void)w, (void)revents; /* the hub turn does the work */
@@ -231,7 +243,7 @@ static void *hub_run(void *arg)
     for (;;) {
         t->budget = GREEN__BUDGET;
         if (t->ready_head == NULL) {
-            if (t->nwatch == 0) {
+            if (t->nwatch == 0 && !signal_may_wake(t)) {
                 deadlock(t);
                 continue;
             }

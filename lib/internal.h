@@ -262,6 +262,10 @@ void green__hub_io_forget(int fd);
  * interruptible wait with -EINTR (see enum green__intr). */
 void green__hub_signal(bool restart);
 
+/* Handlers the program installed through the preload; while there are
+ * any, a main greenlet in an interruptible wait is not deadlocked. */
+extern int green__signal_handlers;
+
 /* In the child of fork(): the loop gets a fresh kernel state
  * (ev_loop_fork), and only the calling greenlet goes on, as only the
  * forking thread does with pthreads. */

@@ -63,6 +63,9 @@ GREEN_INTERPOSE int sigaction(int sig, const struct sigaction *restrict act,
     if (act != NULL) {
         user[sig] = *act;
         have[sig] = true;
+        if (give == &k) {
+            green__signal_handlers = 1;
+        }
     } else if (!have[sig]) {
         user[sig] = prev;
         have[sig] = prev.sa_sigaction != trampoline;
