@@ -54,6 +54,7 @@ struct later {
 struct green__fdw {
     ev_io io;                 /* io.data == this */
     struct green__link nodes; /* struct iowait, in arrival order */
+    bool counted;             /* in t->nwatch (has waiters) */
 };
 
 /* One greenlet's interest in one fd. A consumer (a read, an accept) is
@@ -517,6 +518,7 @@ static struct green__fdw *fdw_get(struct green__thread *t, int fd, int *err)
         ev_io_init(&w->io, NULL, fd, 0);
         w->io.data = w;
         w->nodes.prev = w->nodes.next = &w->nodes;
+        w->counted = false;
         t->fds[fd] = w;
     }
     return w;
@@ -524,30 +526,59 @@ static struct green__fdw *fdw_get(struct green__thread *t, int fd, int *err)
 
 static void on_io(struct ev_loop *loop, ev_io *io, int revents);
 
-/* Makes the registration's mask the union of what its waiters want. */
-static void fdw_update(struct green__thread *t, struct green__fdw *w)
+/* What w's waiters want, as libev events. */
+static int fdw_want(const struct green__fdw *w)
 {
     int want = 0;
-    for (struct green__link *l = w->nodes.next; l != &w->nodes;
+    for (const struct green__link *l = w->nodes.next; l != &w->nodes;
          l = l->next) {
-        struct iowait *n = GREEN__CONTAINER(l, struct iowait, link);
+        const struct iowait *n = GREEN__CONTAINER(l, struct iowait, link);
         want |= (n->want & POLLIN ? EV_READ : 0) |
                 (n->want & POLLOUT ? EV_WRITE : 0);
     }
+    return want;
+}
+
+/* Sets the registration's mask. The mask only grows while waiters come
+ * and go: a greenlet that reads, is woken, and reads again must not cost
+ * two epoll_ctl calls per round trip. It shrinks in on_io(), when an
+ * event fires that nobody waits for. t->nwatch counts registrations with
+ * a waiter: an armed fd that nobody waits for cannot wake anyone. */
+static void fdw_set(struct green__thread *t, struct green__fdw *w, int mask)
+{
     bool active = ev_is_active(&w->io);
-    if (active && (w->io.events & (EV_READ | EV_WRITE)) == want) {
-        return;
+    int have = active ? (w->io.events & (EV_READ | EV_WRITE)) : 0;
+    if (mask != have) {
+        if (active) {
+            ev_io_stop(t->loop, &w->io);
+        }
+        if (mask != 0) {
+            if (!active && w->io.cb != on_io) { /* first start */
+                ev_io_set(&w->io, w->io.fd, mask);
+                ev_set_cb(&w->io, on_io);
+            } else {
+                ev_io_modify(&w->io, mask);
+            }
+            ev_io_start(t->loop, &w->io);
+        }
     }
-    if (active) {
-        ev_io_stop(t->loop, &w->io);
-        t->nwatch--;
+    bool waited = !green__link_empty(&w->nodes);
+    if (waited != w->counted) {
+        w->counted = waited;
+        if (waited) {
+            t->nwatch++;
+        } else {
+            t->nwatch--;
+        }
     }
-    if (want != 0) {
-        ev_io_set(&w->io, w->io.fd, want);
-        ev_set_cb(&w->io, on_io);
-        ev_io_start(t->loop, &w->io);
-        t->nwatch++;
-    }
+}
+
+/* After a waiter joined or left: the mask grows if needed. */
+static void fdw_update(struct green__thread *t, struct green__fdw *w)
+{
+    int have = ev_is_active(&w->io) ? (w->io.events & (EV_READ | EV_WRITE))
+                                    : 0;
+    fdw_set(t, w, have | fdw_want(w));
 }
 
 /* Takes n off its fd and wakes its greenlet with code. */
@@ -583,7 +614,14 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
             iowait_fire(n, (unsigned short)(n->want & got), 0);
         }
     }
-    fdw_update(t, w);
+    /* Events that fired keep their bit only if someone still waits for
+     * them or was just woken by them (it will most likely wait again);
+     * a bit that fired for nobody is dropped. */
+    int fired = revents & (EV_READ | EV_WRITE);
+    int keep = (w->io.events & (EV_READ | EV_WRITE)) & ~fired;
+    int woke = ((got & ~left) & POLLIN ? EV_READ : 0) |
+               ((got & ~left) & POLLOUT ? EV_WRITE : 0);
+    fdw_set(t, w, bad ? 0 : (keep | woke | fdw_want(w)));
 }
 
 /* Links n for fd (registering the fd on first use). 0 or -EBADF,
@@ -688,6 +726,8 @@ void green__hub_io_forget(int fd)
     struct green__fdw *w = t->fds[fd];
     if (ev_is_active(&w->io)) {
         ev_io_stop(t->loop, &w->io);
+    }
+    if (w->counted) {
         t->nwatch--;
     }
     /* Readers and writers fail with EBADF; pollers look again and see

@@ -340,6 +340,11 @@ static inline void green__link_remove(struct green__link *l)
     l->prev = l->next = l;
 }
 
+static inline bool green__link_empty(const struct green__link *head)
+{
+    return head->next == head;
+}
+
 static inline bool green__link_linked(const struct green__link *l)
 {
     return l->next != l && l->next != NULL;

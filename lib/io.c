@@ -44,6 +44,15 @@ int green_close(int fd)
     return GREEN_REAL(close)(fd) == 0 ? 0 : -errno;
 }
 
+/* Records a new fd. A registration left under its number (the old fd
+ * was closed behind libgreen's back, by fclose or glibc itself) is
+ * dropped: the kernel forgot it with the old file. */
+static void made(int fd, enum green__fd_kind kind, bool nonblock)
+{
+    green__hub_io_forget(fd);
+    green__fd_made(fd, kind, nonblock, nonblock);
+}
+
 /* --- the core loop ------------------------------------------------------- */
 
 /* One attempt at an operation: the real call, never blocking when
@@ -523,7 +532,7 @@ int green_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
                      op_accept, &x);
     if (r >= 0) {
         bool nb = (flags & SOCK_NONBLOCK) != 0;
-        green__fd_made((int)r, GREEN__FD_SOCKET, nb, nb);
+        made((int)r, GREEN__FD_SOCKET, nb);
         struct green__fd *n = green__fd_slot((int)r);
         if (n != NULL && f != NULL) { /* Linux copies these from the
                                          listening socket */
@@ -633,7 +642,7 @@ int green_socket(int domain, int type, int protocol)
         return -errno;
     }
     bool nb = (type & SOCK_NONBLOCK) != 0;
-    green__fd_made(fd, GREEN__FD_SOCKET, nb, nb);
+    made(fd, GREEN__FD_SOCKET, nb);
     return fd;
 }
 
@@ -643,8 +652,8 @@ int green_socketpair(int domain, int type, int protocol, int sv[2])
         return -errno;
     }
     bool nb = (type & SOCK_NONBLOCK) != 0;
-    green__fd_made(sv[0], GREEN__FD_SOCKET, nb, nb);
-    green__fd_made(sv[1], GREEN__FD_SOCKET, nb, nb);
+    made(sv[0], GREEN__FD_SOCKET, nb);
+    made(sv[1], GREEN__FD_SOCKET, nb);
     return 0;
 }
 
@@ -654,8 +663,8 @@ int green_pipe2(int fds[2], int flags)
         return -errno;
     }
     bool nb = (flags & O_NONBLOCK) != 0;
-    green__fd_made(fds[0], GREEN__FD_STREAM, nb, nb);
-    green__fd_made(fds[1], GREEN__FD_STREAM, nb, nb);
+    made(fds[0], GREEN__FD_STREAM, nb);
+    made(fds[1], GREEN__FD_STREAM, nb);
     return 0;
 }
 

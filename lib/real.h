@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <sys/epoll.h>

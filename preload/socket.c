@@ -9,6 +9,7 @@
 #include <stdarg.h>
 
 #include "green/io.h"
+#include "fd.h"
 
 /* A call that never blocks: through lib/ (which keeps the table) when the
  * family is patched. */
@@ -74,6 +75,18 @@ GREEN_INTERPOSE int shutdown(int fd, int how)
 GREEN_INTERPOSE int close(int fd)
 {
     return (int)green__ret(green_close(fd));
+}
+
+/* fclose closes its fd inside glibc, where no interposer sees it: the fd
+ * is forgotten first, as close() would. */
+GREEN_INTERPOSE int fclose(FILE *f)
+{
+    int fd = f != NULL ? fileno(f) : -1;
+    if (fd >= 0) {
+        green__hub_io_forget(fd);
+        green__fd_forget(fd);
+    }
+    return GREEN_REAL(fclose)(f);
 }
 
 GREEN_INTERPOSE int dup(int fd)
