@@ -78,6 +78,9 @@ demo)
     echo
     echo "== two tasks sleeping 2 s and 1 s, joined (examples/sleepers)"
     "$BUILD/examples/sleepers"
+    echo
+    echo "== an unmodified thread-per-connection server, natively and under green-run"
+    examples/demo.sh "$BUILD"
     ;;
 test)
     need "${PKGS[@]}"
@@ -89,7 +92,7 @@ bench)
     need "${PKGS[@]}"
     # The references the table compares with (skipped if not installed).
     if [ "$(id -u)" -eq 0 ]; then
-        need g++ libboost-context-dev golang-go python3-gevent
+        need g++ libboost-context-dev golang-go python3-gevent gnuplot-nox
     fi
     exec bench/run.sh
     ;;
