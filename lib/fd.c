@@ -17,6 +17,8 @@
 
 static struct green__fd *chunks[NCHUNKS];
 
+unsigned green__fd_epoch;
+
 struct green__fd *green__fd_slot(int fd)
 {
     size_t c = (size_t)fd >> CHUNK_BITS;
@@ -59,6 +61,8 @@ static bool classify(int fd, struct green__fd *f)
         return false;
     }
     f->user_nonblock = f->sys_nonblock = (fl & O_NONBLOCK) != 0;
+    f->acc = (unsigned char)(fl & O_ACCMODE);
+    f->epoch = green__fd_epoch;
     f->rcvtimeo = f->sndtimeo = 0.0;
     switch (st.st_mode & S_IFMT) {
     case S_IFSOCK:
@@ -90,15 +94,31 @@ struct green__fd *green__fd_get(int fd)
     return f;
 }
 
-void green__fd_made(int fd, enum green__fd_kind kind, bool user_nonblock,
-                    bool sys_nonblock)
+void green__fd_made(int fd, enum green__fd_kind kind, int acc,
+                    bool user_nonblock, bool sys_nonblock)
 {
     struct green__fd *f = green__fd_slot(fd);
     if (f != NULL) {
         *f = (struct green__fd){.kind = (unsigned char)kind,
+                                .acc = (unsigned char)acc,
+                                .epoch = green__fd_epoch,
                                 .user_nonblock = user_nonblock,
                                 .sys_nonblock = sys_nonblock};
     }
+}
+
+void green__fd_sync(int fd, struct green__fd *f)
+{
+    f->epoch = green__fd_epoch;
+    int fl = GREEN_REAL(fcntl)(fd, F_GETFL);
+    if (fl == -1) {
+        return;
+    }
+    bool k = (fl & O_NONBLOCK) != 0;
+    if (k && f->sys_nonblock && !f->user_nonblock) {
+        return; /* the runtime's own */
+    }
+    f->user_nonblock = f->sys_nonblock = k;
 }
 
 void green__fd_copy(int fd, int fd2)

@@ -25,9 +25,20 @@ struct green__fd {
     bool user_nonblock;    /* O_NONBLOCK as the program set it */
     bool sys_nonblock;     /* O_NONBLOCK as the open file description
                               really has it */
+    unsigned char acc;     /* O_RDONLY, O_WRONLY or O_RDWR */
+    unsigned epoch;        /* green__fd_epoch when the flags were read */
     double rcvtimeo;       /* SO_RCVTIMEO in seconds, 0 for none */
     double sndtimeo;       /* SO_SNDTIMEO */
 };
+
+/* O_NONBLOCK belongs to the open file description, which dup(), fork()
+ * and SCM_RIGHTS share among fd numbers: when the program changes it on
+ * one fd, this counter moves, and every entry reads its flags back from
+ * the kernel before its next use. */
+extern unsigned green__fd_epoch;
+
+/* Reads f's O_NONBLOCK back from the kernel (see green__fd_epoch). */
+void green__fd_sync(int fd, struct green__fd *f);
 
 /* fd's entry, filled from the kernel on first sight. NULL if fd is not
  * open (or beyond the table, or no memory): the caller then makes the
@@ -39,8 +50,8 @@ struct green__fd *green__fd_get(int fd);
 struct green__fd *green__fd_slot(int fd);
 
 /* Records an fd the runtime just made, of a known kind. */
-void green__fd_made(int fd, enum green__fd_kind kind, bool user_nonblock,
-                    bool sys_nonblock);
+void green__fd_made(int fd, enum green__fd_kind kind, int acc,
+                    bool user_nonblock, bool sys_nonblock);
 
 /* Gives fd2 fd's entry (dup: they share the open file description). */
 void green__fd_copy(int fd, int fd2);

@@ -658,6 +658,11 @@ static void iowait_drop(struct green__thread *t, struct iowait *n, int fd)
 
 int green__hub_io_wait(int fd, int events, double timeout)
 {
+    return green__hub_io_wait_intr(fd, events, timeout, GREEN__INTR_RESTART);
+}
+
+int green__hub_io_wait_intr(int fd, int events, double timeout, int intr)
+{
     if (fd < 0) {
         return -EBADF;
     }
@@ -675,7 +680,7 @@ int green__hub_io_wait(int fd, int events, double timeout)
         return err;
     }
     int r = green__hub_park_intr(timeout, "a wait on fd",
-                                 (void *)(intptr_t)fd, GREEN__INTR_RESTART);
+                                 (void *)(intptr_t)fd, intr);
     iowait_drop(t, &n, fd);
     return r == 0 ? n.got : r;
 }

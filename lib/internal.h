@@ -243,6 +243,10 @@ void green__hub_cancel_later(void *timer);
  * -ENOMEM, -EDEADLK. */
 int green__hub_io_wait(int fd, int events, double timeout);
 
+/* green__hub_io_wait() with the signal behaviour chosen (enum
+ * green__intr; green__hub_io_wait's is GREEN__INTR_RESTART). */
+int green__hub_io_wait_intr(int fd, int events, double timeout, int intr);
+
 /* Parks the running greenlet until one of fds[0..nfds) is ready for its
  * events (POLLIN, POLLPRI count as POLLIN; POLLOUT), or the timeout.
  * Negative fds and empty masks are skipped. Returns 1 when an fd fired

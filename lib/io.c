@@ -47,10 +47,10 @@ int green_close(int fd)
 /* Records a new fd. A registration left under its number (the old fd
  * was closed behind libgreen's back, by fclose or glibc itself) is
  * dropped: the kernel forgot it with the old file. */
-static void made(int fd, enum green__fd_kind kind, bool nonblock)
+static void made(int fd, enum green__fd_kind kind, int acc, bool nonblock)
 {
     green__hub_io_forget(fd);
-    green__fd_made(fd, kind, nonblock, nonblock);
+    green__fd_made(fd, kind, acc, nonblock, nonblock);
 }
 
 /* --- the core loop ------------------------------------------------------- */
@@ -84,7 +84,10 @@ static int wait_fd(int fd, int events, double deadline)
             return -EAGAIN;
         }
     }
-    int r = green__hub_io_wait(fd, events, left);
+    /* Linux never restarts a call on a socket with a timeout set. */
+    int r = green__hub_io_wait_intr(fd, events, left,
+                                    isfinite(deadline) ? GREEN__INTR_ALWAYS
+                                                       : GREEN__INTR_RESTART);
     if (r == -ETIMEDOUT && isfinite(deadline) && green__now() >= deadline) {
         return -EAGAIN;
     }
@@ -98,6 +101,14 @@ static ssize_t coop(int fd, struct green__fd *f, int events, double deadline,
                     op_fn op, void *arg)
 {
     if (f == NULL || f->kind == GREEN__FD_FILE) {
+        return op(fd, arg, false);
+    }
+    if (GREEN__UNLIKELY(f->epoch != green__fd_epoch)) {
+        green__fd_sync(fd, f);
+    }
+    /* The wrong end of a pipe is never ready: the call says EBADF. */
+    if (f->acc != O_RDWR &&
+        (f->acc == O_RDONLY) != (events == POLLIN)) {
         return op(fd, arg, false);
     }
     for (;;) {
@@ -152,6 +163,9 @@ static ssize_t op_read(int fd, void *a, bool dontwait)
 
 ssize_t green_read(int fd, void *buf, size_t n)
 {
+    if (n == 0) { /* the kernel answers at once, ready or not */
+        RET(GREEN_REAL(read)(fd, buf, 0));
+    }
     struct green__fd *f = green__fd_get(fd);
     struct buf_arg b = {.buf = buf, .n = n};
     return coop(fd, f, POLLIN, f ? deadline_of(f, POLLIN) : INFINITY,
@@ -264,8 +278,22 @@ static ssize_t op_readv(int fd, void *a, bool dontwait)
     RET(GREEN_REAL(readv)(fd, v->iov, v->n));
 }
 
+/* Whether an iovec array holds no bytes (the kernel answers at once). */
+static bool iov_empty(const struct iovec *iov, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (iov[i].iov_len != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 ssize_t green_readv(int fd, const struct iovec *iov, int n)
 {
+    if (n <= 0 || iov_empty(iov, n)) {
+        RET(GREEN_REAL(readv)(fd, iov, n));
+    }
     struct green__fd *f = green__fd_get(fd);
     struct iov_arg v = {.iov = iov, .n = n};
     return coop(fd, f, POLLIN, f ? deadline_of(f, POLLIN) : INFINITY,
@@ -347,6 +375,9 @@ static ssize_t write_all(int fd, struct green__fd *f, op_fn op,
 
 ssize_t green_write(int fd, const void *buf, size_t n)
 {
+    if (n == 0) {
+        RET(GREEN_REAL(write)(fd, buf, 0));
+    }
     struct buf_arg b = {.buf = (void *)buf, .n = n};
     return write_all(fd, green__fd_get(fd), op_write, &b);
 }
@@ -479,8 +510,8 @@ static ssize_t writev_all(int fd, struct green__fd *f, op_fn op,
 
 ssize_t green_writev(int fd, const struct iovec *iov, int n)
 {
-    if (n < 0) {
-        return -EINVAL;
+    if (n <= 0 || iov_empty(iov, n)) {
+        RET(GREEN_REAL(writev)(fd, iov, n));
     }
     struct smsg_arg m = {.msg = {.msg_iov = (struct iovec *)iov,
                                  .msg_iovlen = (size_t)n}};
@@ -532,7 +563,7 @@ int green_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
                      op_accept, &x);
     if (r >= 0) {
         bool nb = (flags & SOCK_NONBLOCK) != 0;
-        made((int)r, GREEN__FD_SOCKET, nb);
+        made((int)r, GREEN__FD_SOCKET, O_RDWR, nb);
         struct green__fd *n = green__fd_slot((int)r);
         if (n != NULL && f != NULL) { /* Linux copies these from the
                                          listening socket */
@@ -574,26 +605,26 @@ int green_connect(int fd, const struct sockaddr *addr, socklen_t len)
         return e;
     }
     double deadline = deadline_of(f, POLLOUT);
+    /* Wait, then ask connect(2) again: it reports the outcome and moves
+     * the socket to connected, so a later connect says EISCONN as the
+     * kernel's would after a blocking one. */
+    bool first = true;
     for (;;) {
         e = GREEN_REAL(connect)(fd, addr, len) == 0 ? 0 : -errno;
-        if (e != -EAGAIN) { /* a unix socket's full backlog says EAGAIN */
+        bool pending = e == -EAGAIN || e == -EINPROGRESS ||
+                       (!first && e == -EALREADY);
+        if (!first && e == -EISCONN) {
+            e = 0;
+        }
+        first = false;
+        if (!pending) {
             break;
         }
-        if ((e = wait_fd(fd, POLLOUT, deadline)) != 0) {
+        int w = wait_fd(fd, POLLOUT, deadline);
+        if (w != 0) {
+            e = w == -EAGAIN ? -EINPROGRESS : w; /* SO_SNDTIMEO: as the
+                                                    kernel says it */
             break;
-        }
-    }
-    if (e == -EINPROGRESS) {
-        e = wait_fd(fd, POLLOUT, deadline);
-        if (e == -EAGAIN) {
-            e = -EINPROGRESS; /* SO_SNDTIMEO expired, as the kernel says */
-        } else if (e == 0) {
-            socklen_t elen = sizeof(e);
-            if (GREEN_REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &e,
-                                       &elen) != 0) {
-                e = errno;
-            }
-            e = -e;
         }
     }
     if (e != -EBADF) {
@@ -642,7 +673,7 @@ int green_socket(int domain, int type, int protocol)
         return -errno;
     }
     bool nb = (type & SOCK_NONBLOCK) != 0;
-    made(fd, GREEN__FD_SOCKET, nb);
+    made(fd, GREEN__FD_SOCKET, O_RDWR, nb);
     return fd;
 }
 
@@ -652,8 +683,8 @@ int green_socketpair(int domain, int type, int protocol, int sv[2])
         return -errno;
     }
     bool nb = (type & SOCK_NONBLOCK) != 0;
-    made(sv[0], GREEN__FD_SOCKET, nb);
-    made(sv[1], GREEN__FD_SOCKET, nb);
+    made(sv[0], GREEN__FD_SOCKET, O_RDWR, nb);
+    made(sv[1], GREEN__FD_SOCKET, O_RDWR, nb);
     return 0;
 }
 
@@ -663,8 +694,8 @@ int green_pipe2(int fds[2], int flags)
         return -errno;
     }
     bool nb = (flags & O_NONBLOCK) != 0;
-    made(fds[0], GREEN__FD_STREAM, nb);
-    made(fds[1], GREEN__FD_STREAM, nb);
+    made(fds[0], GREEN__FD_STREAM, O_RDONLY, nb);
+    made(fds[1], GREEN__FD_STREAM, O_WRONLY, nb);
     return 0;
 }
 
@@ -717,6 +748,9 @@ int green_fcntl(int fd, int cmd, long arg)
             return -errno;
         }
         if ((f = green__fd_get(fd)) != NULL) {
+            if (f->epoch != green__fd_epoch) {
+                green__fd_sync(fd, f);
+            }
             r = f->user_nonblock ? (r | O_NONBLOCK) : (r & ~O_NONBLOCK);
         }
         return r;
@@ -733,8 +767,12 @@ int green_fcntl(int fd, int cmd, long arg)
         if (GREEN_REAL(fcntl)(fd, F_SETFL, sys) == -1) {
             return -errno;
         }
+        if (want != f->user_nonblock) {
+            green__fd_epoch++; /* dups of fd see it too */
+        }
         f->sys_nonblock = (sys & O_NONBLOCK) != 0;
         f->user_nonblock = want;
+        f->epoch = green__fd_epoch;
         return 0;
     case F_DUPFD:
     case F_DUPFD_CLOEXEC:

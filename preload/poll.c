@@ -213,7 +213,8 @@ static int epoll_green(int epfd, struct epoll_event *ev, int max, double t)
                 return 0;
             }
         }
-        int w = green_wait_fd(epfd, POLLIN, left);
+        struct pollfd p = {.fd = epfd, .events = POLLIN};
+        int w = green__hub_poll_wait(&p, 1, left); /* EINTR as poll's */
         if (w == -ETIMEDOUT && green__now() >= deadline) {
             r = GREEN_REAL(epoll_wait)(epfd, ev, max, 0);
             return r < 0 ? -errno : r;
