@@ -256,6 +256,12 @@ int green__hub_io_wait_intr(int fd, int events, double timeout, int intr);
 int green__hub_poll_wait(const struct pollfd *fds, size_t nfds,
                          double timeout);
 
+/* Calls look(arg), a question to the kernel with a zero timeout, until it
+ * answers non-zero (> 0: ready; < 0: an error) or the timeout (seconds)
+ * passes (0), waiting on fds between tries. poll() and epoll_wait(). */
+int green__poll_until(const struct pollfd *fds, size_t n, double timeout,
+                      int (*look)(void *), void *arg);
+
 /* Drops fd's registration before the fd is closed: every greenlet waiting
  * on it wakes with -EBADF, and a later fd with the same number starts
  * afresh. Never switches. */

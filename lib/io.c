@@ -143,6 +143,19 @@ static ssize_t coop(int fd, struct green__fd *f, int events, double deadline,
 
 /* --- reading --------------------------------------------------------------- */
 
+/* f for a call with these flags: MSG_DONTWAIT makes this call alone
+ * non-blocking (a copy of the entry in *once says so). */
+static struct green__fd *per_call(struct green__fd *f, int flags,
+                                  struct green__fd *once)
+{
+    if (f == NULL || !(flags & MSG_DONTWAIT)) {
+        return f;
+    }
+    *once = *f;
+    once->user_nonblock = true;
+    return once;
+}
+
 struct buf_arg {
     void *buf;
     size_t n;
@@ -203,11 +216,7 @@ ssize_t green_recvfrom(int fd, void *buf, size_t n, int flags,
 {
     struct green__fd *f = green__fd_get(fd);
     struct green__fd once;
-    if (f != NULL && (flags & MSG_DONTWAIT)) {
-        once = *f; /* this call alone is non-blocking */
-        once.user_nonblock = true;
-        f = &once;
-    }
+    f = per_call(f, flags, &once);
     double deadline = f ? deadline_of(f, POLLIN) : INFINITY;
     struct buf_arg b = {.buf = buf, .n = n, .flags = flags & ~MSG_WAITALL,
                         .addr = addr, .len = len};
@@ -252,11 +261,7 @@ ssize_t green_recvmsg(int fd, struct msghdr *msg, int flags)
 {
     struct green__fd *f = green__fd_get(fd);
     struct green__fd once;
-    if (f != NULL && (flags & MSG_DONTWAIT)) {
-        once = *f;
-        once.user_nonblock = true;
-        f = &once;
-    }
+    f = per_call(f, flags, &once);
     struct msg_arg m = {.msg = msg, .flags = flags};
     return coop(fd, f, POLLIN, f ? deadline_of(f, POLLIN) : INFINITY,
                 op_recvmsg, &m);
@@ -397,11 +402,7 @@ ssize_t green_sendto(int fd, const void *buf, size_t n, int flags,
 {
     struct green__fd *f = green__fd_get(fd);
     struct green__fd once;
-    if (f != NULL && (flags & MSG_DONTWAIT)) {
-        once = *f;
-        once.user_nonblock = true;
-        f = &once;
-    }
+    f = per_call(f, flags, &once);
     struct buf_arg b = {.buf = (void *)buf, .n = n, .flags = flags,
                         .addr = (struct sockaddr *)addr, .len = &len};
     return write_all(fd, f, op_sendto, &b);
@@ -522,11 +523,7 @@ ssize_t green_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     struct green__fd *f = green__fd_get(fd);
     struct green__fd once;
-    if (f != NULL && (flags & MSG_DONTWAIT)) {
-        once = *f;
-        once.user_nonblock = true;
-        f = &once;
-    }
+    f = per_call(f, flags, &once);
     struct smsg_arg m = {.msg = *msg, .flags = flags};
     return writev_all(fd, f, op_sendmsg, &m);
 }
@@ -635,16 +632,17 @@ int green_connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 /* --- poll ------------------------------------------------------------------- */
 
-int green_poll(struct pollfd *fds, nfds_t n, double timeout)
+int green__poll_until(const struct pollfd *fds, size_t n, double timeout,
+                      int (*look)(void *), void *arg)
 {
     if (green__check_timeout(timeout) != 0) {
         return -EINVAL;
     }
     double deadline = isfinite(timeout) ? green__now() + timeout : INFINITY;
     for (;;) {
-        int r = GREEN_REAL(poll)(fds, n, 0);
+        int r = look(arg);
         if (r != 0) {
-            return r < 0 ? -errno : r;
+            return r;
         }
         double left = GREEN_FOREVER;
         if (isfinite(deadline)) {
@@ -655,13 +653,30 @@ int green_poll(struct pollfd *fds, nfds_t n, double timeout)
         }
         int w = green__hub_poll_wait(fds, n, left);
         if (w == -ETIMEDOUT && green__now() >= deadline) {
-            r = GREEN_REAL(poll)(fds, n, 0); /* a last look */
-            return r < 0 ? -errno : r;
+            return look(arg); /* a last look */
         }
         if (w < 0) {
             return w;
         }
     }
+}
+
+struct poll_arg {
+    struct pollfd *fds;
+    nfds_t n;
+};
+
+static int look_poll(void *a)
+{
+    struct poll_arg *p = a;
+    int r = GREEN_REAL(poll)(p->fds, p->n, 0);
+    return r < 0 ? -errno : r;
+}
+
+int green_poll(struct pollfd *fds, nfds_t n, double timeout)
+{
+    struct poll_arg p = {fds, n};
+    return green__poll_until(fds, n, timeout, look_poll, &p);
 }
 
 /* --- making and configuring fds ------------------------------------------- */

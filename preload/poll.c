@@ -197,32 +197,25 @@ GREEN_INTERPOSE int pselect(int nfds, fd_set *restrict r, fd_set *restrict w,
     return (int)green__ret(res);
 }
 
-/* Waits for the epoll fd to have events, then collects them. */
+struct epoll_arg {
+    int epfd;
+    struct epoll_event *ev;
+    int max;
+};
+
+static int look_epoll(void *a)
+{
+    struct epoll_arg *e = a;
+    int r = GREEN_REAL(epoll_wait)(e->epfd, e->ev, e->max, 0);
+    return r < 0 ? -errno : r;
+}
+
+/* Waits for the epoll fd itself on the hub, then collects the events. */
 static int epoll_green(int epfd, struct epoll_event *ev, int max, double t)
 {
-    double deadline = isfinite(t) ? green__now() + t : INFINITY;
-    for (;;) {
-        int r = GREEN_REAL(epoll_wait)(epfd, ev, max, 0);
-        if (r != 0) {
-            return r < 0 ? -errno : r;
-        }
-        double left = GREEN_FOREVER;
-        if (isfinite(deadline)) {
-            left = deadline - green__now();
-            if (left <= 0.0) {
-                return 0;
-            }
-        }
-        struct pollfd p = {.fd = epfd, .events = POLLIN};
-        int w = green__hub_poll_wait(&p, 1, left); /* EINTR as poll's */
-        if (w == -ETIMEDOUT && green__now() >= deadline) {
-            r = GREEN_REAL(epoll_wait)(epfd, ev, max, 0);
-            return r < 0 ? -errno : r;
-        }
-        if (w < 0) {
-            return w;
-        }
-    }
+    struct pollfd p = {.fd = epfd, .events = POLLIN};
+    struct epoll_arg e = {epfd, ev, max};
+    return green__poll_until(&p, 1, t, look_epoll, &e);
 }
 
 GREEN_INTERPOSE int epoll_wait(int epfd, struct epoll_event *ev, int max,
