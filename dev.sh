@@ -107,7 +107,7 @@ extra)
     build build-ucontext -Dcontext=ucontext
     unit build-ucontext --suite unit
     echo "== valgrind"
-    unit "$BUILD" --setup=valgrind --suite unit
+    unit "$BUILD" --setup=valgrind --suite unit --no-suite realtime
     echo "== aarch64 under qemu"
     log=$(mktemp)
     bash .ci/aarch64.sh 2>&1 | tee "$log"
