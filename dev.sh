@@ -15,6 +15,9 @@ cd "$(dirname "$0")"
 
 BUILD=${BUILD:-build}
 PKGS=(gcc meson ninja-build pkg-config libev-dev libc-ares-dev check valgrind)
+# What the tests run under the preload besides our own programs
+# (test/legacy/debian_programs.sh): Debian's python3, curl and wget.
+TEST_PKGS=(python3 curl wget)
 
 need() {
     local missing=()
@@ -83,7 +86,7 @@ demo)
     examples/demo.sh "$BUILD"
     ;;
 test)
-    need "${PKGS[@]}"
+    need "${PKGS[@]}" "${TEST_PKGS[@]}"
     build "$BUILD"
     unit "$BUILD" || { summary; exit 1; }
     summary
