@@ -162,9 +162,10 @@ static void monitor(struct green__thread *t, struct greenlet *g)
         return;
     }
     double now = coarse_now();
-    double ran = now - t->stamp;
+    double prev = t->stamp; /* 0: nothing stamped yet */
+    double ran = now - prev;
     t->stamp = now;
-    if (ran <= limit || t->stamp == ran /* first stamp */) {
+    if (prev == 0.0 || ran <= limit) {
         return;
     }
     char a[80];
