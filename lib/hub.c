@@ -14,7 +14,10 @@
  * GREEN__BUDGET hand-offs in a row have passed without it, so that I/O and
  * timers are polled even while greenlets keep each other busy (Go's
  * scheduler makes the same trade with its global run queue check every 61
- * schedule ticks).
+ * schedule ticks). The budget is never less than what one poll made ready:
+ * polling again before every greenlet woken by the last poll has run would
+ * report their fds again (libev's epoll is level-triggered), which costs
+ * the kernel a readiness check per fd and the loop a mask change each.
  *
  * Rejected: running every greenlet from the hub's loop as libev callbacks
  * (gevent's way) doubles the switches per wake-up; polling the loop with
@@ -79,6 +82,7 @@ static inline void ready_push(struct green__thread *t, struct greenlet *g)
         t->ready_head = g;
     }
     t->ready_tail = g;
+    t->nready++;
 }
 
 static inline struct greenlet *ready_pop(struct green__thread *t)
@@ -89,6 +93,7 @@ static inline struct greenlet *ready_pop(struct green__thread *t)
         if (t->ready_head == NULL) {
             t->ready_tail = NULL;
         }
+        t->nready--;
     }
     return g;
 }
@@ -243,7 +248,6 @@ static void *hub_run(void *arg)
     struct ev_loop *loop = t->loop;
     (void)arg;
     for (;;) {
-        t->budget = GREEN__BUDGET;
         if (t->ready_head == NULL) {
             if (t->nwatch == 0 && !signal_may_wake(t)) {
                 deadlock(t);
@@ -257,6 +261,7 @@ static void *hub_run(void *arg)
         }
         t->stamp = max_blocking > 0.0 ? coarse_now() : 0.0;
         deliver_signals(t);
+        t->budget = t->nready > GREEN__BUDGET ? t->nready : GREEN__BUDGET;
         struct greenlet *next = pick_next(t);
         if (next != t->hub) {
             t->hub->state = GREEN__PARKED; /* only the scheduler resumes it */
@@ -855,6 +860,7 @@ void green__hub_after_fork(void)
     /* Everyone else stays where it is, never to run again: out of the
      * ready queue, and no longer PARKED, so no wake-up readies it. */
     t->ready_head = t->ready_tail = NULL;
+    t->nready = 0;
     for (struct green__link *l = t->live.next; l != &t->live; l = l->next) {
         struct greenlet *g = GREEN__CONTAINER(l, struct greenlet, live);
         if (g != self && !(g->flags & GREEN__HUB)) {

@@ -134,7 +134,8 @@ struct green__thread {
                                       deadlock */
     struct greenlet *ready_head;   /* FIFO of READY greenlets */
     struct greenlet *ready_tail;
-    unsigned budget;               /* direct hand-offs left before the hub
+    size_t nready;                 /* length of that FIFO */
+    size_t budget;                 /* direct hand-offs left before the hub
                                       must poll for I/O and timers again */
     struct greenlet *zombie;       /* died in the last switch; its stack is
                                       released by whoever runs next */
