@@ -64,14 +64,24 @@ static bool classify(int fd, struct green__fd *f)
     f->acc = (unsigned char)(fl & O_ACCMODE);
     f->epoch = green__fd_epoch;
     f->rcvtimeo = f->sndtimeo = 0.0;
+    f->bytes = f->drained = false;
     switch (st.st_mode & S_IFMT) {
-    case S_IFSOCK:
+    case S_IFSOCK: {
+        int type = 0;
+        socklen_t len = sizeof(type);
         f->kind = GREEN__FD_SOCKET;
+        f->bytes = GREEN_REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &type,
+                                          &len) == 0 &&
+                   type == SOCK_STREAM;
         f->rcvtimeo = sock_timeout(fd, SO_RCVTIMEO);
         f->sndtimeo = sock_timeout(fd, SO_SNDTIMEO);
         break;
+    }
     case S_IFIFO:
-    case S_IFCHR:
+        f->kind = GREEN__FD_STREAM;
+        f->bytes = true;
+        break;
+    case S_IFCHR: /* a tty hands out a line per read */
     case 0: /* anonymous inodes: eventfd, timerfd, signalfd, epoll */
         f->kind = GREEN__FD_STREAM;
         break;
@@ -94,13 +104,14 @@ struct green__fd *green__fd_get(int fd)
     return f;
 }
 
-void green__fd_made(int fd, enum green__fd_kind kind, int acc,
+void green__fd_made(int fd, enum green__fd_kind kind, int acc, bool bytes,
                     bool user_nonblock, bool sys_nonblock)
 {
     struct green__fd *f = green__fd_slot(fd);
     if (f != NULL) {
         *f = (struct green__fd){.kind = (unsigned char)kind,
                                 .acc = (unsigned char)acc,
+                                .bytes = bytes,
                                 .epoch = green__fd_epoch,
                                 .user_nonblock = user_nonblock,
                                 .sys_nonblock = sys_nonblock};

@@ -26,6 +26,11 @@ struct green__fd {
     bool sys_nonblock;     /* O_NONBLOCK as the open file description
                               really has it */
     unsigned char acc;     /* O_RDONLY, O_WRONLY or O_RDWR */
+    bool bytes;            /* a byte stream (stream socket, pipe, FIFO):
+                              a read that returns less than it asked for
+                              left nothing behind */
+    bool drained;          /* the last read here came back short: the next
+                              one waits for the fd first (a hint only) */
     unsigned epoch;        /* green__fd_epoch when the flags were read */
     double rcvtimeo;       /* SO_RCVTIMEO in seconds, 0 for none */
     double sndtimeo;       /* SO_SNDTIMEO */
@@ -50,7 +55,7 @@ struct green__fd *green__fd_get(int fd);
 struct green__fd *green__fd_slot(int fd);
 
 /* Records an fd the runtime just made, of a known kind. */
-void green__fd_made(int fd, enum green__fd_kind kind, int acc,
+void green__fd_made(int fd, enum green__fd_kind kind, int acc, bool bytes,
                     bool user_nonblock, bool sys_nonblock);
 
 /* Gives fd2 fd's entry (dup: they share the open file description). */

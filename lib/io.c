@@ -47,10 +47,11 @@ int green_close(int fd)
 /* Records a new fd. A registration left under its number (the old fd
  * was closed behind libgreen's back, by fclose or glibc itself) is
  * dropped: the kernel forgot it with the old file. */
-static void made(int fd, enum green__fd_kind kind, int acc, bool nonblock)
+static void made(int fd, enum green__fd_kind kind, int acc, bool bytes,
+                 bool nonblock)
 {
     green__hub_io_forget(fd);
-    green__fd_made(fd, kind, acc, nonblock, nonblock);
+    green__fd_made(fd, kind, acc, bytes, nonblock, nonblock);
 }
 
 /* --- the core loop ------------------------------------------------------- */
@@ -96,9 +97,17 @@ static int wait_fd(int fd, int events, double deadline)
 
 /* Runs op until it does not say EAGAIN, waiting for the fd in between,
  * unless the program made the fd non-blocking. f is fd's entry or NULL
- * (not in the table: the call is made as it is). */
+ * (not in the table: the call is made as it is).
+ *
+ * want is what a read asks for, or 0. A blocking read on a byte stream
+ * that comes back short has emptied it, so the next read there most
+ * likely finds nothing: it waits for the fd before trying (a server's
+ * read after its reply would otherwise cost a system call that says
+ * EAGAIN on every round trip; tokio clears its readiness the same way).
+ * The guess costs nothing when wrong: the fd stays registered with the
+ * level-triggered loop, which reports it at once if it is readable. */
 static ssize_t coop(int fd, struct green__fd *f, int events, double deadline,
-                    op_fn op, void *arg)
+                    op_fn op, void *arg, size_t want)
 {
     if (f == NULL || f->kind == GREEN__FD_FILE) {
         return op(fd, arg, false);
@@ -111,6 +120,11 @@ static ssize_t coop(int fd, struct green__fd *f, int events, double deadline,
         (f->acc == O_RDONLY) != (events == POLLIN)) {
         return op(fd, arg, false);
     }
+    bool hint = want != 0 && f->bytes && !f->user_nonblock;
+    if (hint && f->drained) {
+        f->drained = false;
+        goto wait;
+    }
     for (;;) {
         bool dontwait = false;
         if (!f->sys_nonblock) {
@@ -122,6 +136,9 @@ static ssize_t coop(int fd, struct green__fd *f, int events, double deadline,
         }
         ssize_t r = op(fd, arg, dontwait);
         if (r != -EAGAIN && r != -EWOULDBLOCK) {
+            if (hint) {
+                f->drained = r > 0 && (size_t)r < want;
+            }
             return r;
         }
         if (f->user_nonblock) {
@@ -182,7 +199,7 @@ ssize_t green_read(int fd, void *buf, size_t n)
     struct green__fd *f = green__fd_get(fd);
     struct buf_arg b = {.buf = buf, .n = n};
     return coop(fd, f, POLLIN, f ? deadline_of(f, POLLIN) : INFINITY,
-                op_read, &b);
+                op_read, &b, n);
 }
 
 static ssize_t op_pread(int fd, void *a, bool dontwait)
@@ -200,7 +217,7 @@ ssize_t green_pread(int fd, void *buf, size_t n, off_t off)
         f = NULL; /* ESPIPE, at once */
     }
     return coop(fd, f, POLLIN, f ? deadline_of(f, POLLIN) : INFINITY,
-                op_pread, &b);
+                op_pread, &b, 0);
 }
 
 static ssize_t op_recvfrom(int fd, void *a, bool dontwait)
@@ -223,7 +240,8 @@ ssize_t green_recvfrom(int fd, void *buf, size_t n, int flags,
     if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK) || f == NULL ||
         f->user_nonblock) {
         b.flags = flags;
-        return coop(fd, f, POLLIN, deadline, op_recvfrom, &b);
+        return coop(fd, f, POLLIN, deadline, op_recvfrom, &b,
+                    flags & (MSG_PEEK | MSG_OOB) ? 0 : n);
     }
     /* MSG_WAITALL: until n bytes, end of file, an error or the timeout;
      * bytes already received are returned rather than the error. */
@@ -231,7 +249,7 @@ ssize_t green_recvfrom(int fd, void *buf, size_t n, int flags,
     while (done < n) {
         b.buf = (char *)buf + done;
         b.n = n - done;
-        ssize_t r = coop(fd, f, POLLIN, deadline, op_recvfrom, &b);
+        ssize_t r = coop(fd, f, POLLIN, deadline, op_recvfrom, &b, b.n);
         if (r <= 0) {
             return done > 0 && r != -ECANCELED ? (ssize_t)done : r;
         }
@@ -264,7 +282,7 @@ ssize_t green_recvmsg(int fd, struct msghdr *msg, int flags)
     f = per_call(f, flags, &once);
     struct msg_arg m = {.msg = msg, .flags = flags};
     return coop(fd, f, POLLIN, f ? deadline_of(f, POLLIN) : INFINITY,
-                op_recvmsg, &m);
+                op_recvmsg, &m, 0);
 }
 
 struct iov_arg {
@@ -301,8 +319,12 @@ ssize_t green_readv(int fd, const struct iovec *iov, int n)
     }
     struct green__fd *f = green__fd_get(fd);
     struct iov_arg v = {.iov = iov, .n = n};
+    size_t want = 0;
+    for (int i = 0; i < n; i++) {
+        want += iov[i].iov_len;
+    }
     return coop(fd, f, POLLIN, f ? deadline_of(f, POLLIN) : INFINITY,
-                op_readv, &v);
+                op_readv, &v, want);
 }
 
 /* --- writing --------------------------------------------------------------- */
@@ -360,7 +382,7 @@ static ssize_t write_all(int fd, struct green__fd *f, op_fn op,
                          struct buf_arg *b)
 {
     if (f == NULL || f->kind == GREEN__FD_FILE || f->user_nonblock) {
-        return coop(fd, f, POLLOUT, INFINITY, op, b);
+        return coop(fd, f, POLLOUT, INFINITY, op, b, 0);
     }
     double deadline = deadline_of(f, POLLOUT);
     const char *p = b->buf;
@@ -368,7 +390,7 @@ static ssize_t write_all(int fd, struct green__fd *f, op_fn op,
     do {
         b->buf = (void *)(p + done);
         b->n = piece(f, n - done);
-        ssize_t r = coop(fd, f, POLLOUT, deadline, op, b);
+        ssize_t r = coop(fd, f, POLLOUT, deadline, op, b, 0);
         if (r < 0) {
             return partial(done, r);
         }
@@ -458,7 +480,7 @@ static ssize_t writev_all(int fd, struct green__fd *f, op_fn op,
     }
     if (f == NULL || f->kind == GREEN__FD_FILE || f->user_nonblock ||
         m->msg.msg_iovlen > IOV_MAX) {
-        return coop(fd, f, POLLOUT, INFINITY, op, m);
+        return coop(fd, f, POLLOUT, INFINITY, op, m, 0);
     }
     double deadline = deadline_of(f, POLLOUT);
     /* The first attempt uses the caller's array; a partial write moves
@@ -479,7 +501,7 @@ static ssize_t writev_all(int fd, struct green__fd *f, op_fn op,
         free(flat);
         return r;
     }
-    ssize_t r = coop(fd, f, POLLOUT, deadline, op, m);
+    ssize_t r = coop(fd, f, POLLOUT, deadline, op, m, 0);
     if (r < 0 || (size_t)r == total) {
         return r;
     }
@@ -496,7 +518,7 @@ static ssize_t writev_all(int fd, struct green__fd *f, op_fn op,
     size_t done = (size_t)r;
     iov_advance(&m->msg, done);
     while (done < total) {
-        r = coop(fd, f, POLLOUT, deadline, op, m);
+        r = coop(fd, f, POLLOUT, deadline, op, m, 0);
         if (r < 0) {
             break;
         }
@@ -557,10 +579,10 @@ int green_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
         }
     }
     ssize_t r = coop(fd, f, POLLIN, f ? deadline_of(f, POLLIN) : INFINITY,
-                     op_accept, &x);
+                     op_accept, &x, 0);
     if (r >= 0) {
         bool nb = (flags & SOCK_NONBLOCK) != 0;
-        made((int)r, GREEN__FD_SOCKET, O_RDWR, nb);
+        made((int)r, GREEN__FD_SOCKET, O_RDWR, f != NULL && f->bytes, nb);
         struct green__fd *n = green__fd_slot((int)r);
         if (n != NULL && f != NULL) { /* Linux copies these from the
                                          listening socket */
@@ -681,6 +703,12 @@ int green_poll(struct pollfd *fds, nfds_t n, double timeout)
 
 /* --- making and configuring fds ------------------------------------------- */
 
+/* Whether a socket type (with its SOCK_* flags) is a byte stream. */
+static bool is_stream(int type)
+{
+    return (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM;
+}
+
 int green_socket(int domain, int type, int protocol)
 {
     int fd = GREEN_REAL(socket)(domain, type, protocol);
@@ -688,7 +716,7 @@ int green_socket(int domain, int type, int protocol)
         return -errno;
     }
     bool nb = (type & SOCK_NONBLOCK) != 0;
-    made(fd, GREEN__FD_SOCKET, O_RDWR, nb);
+    made(fd, GREEN__FD_SOCKET, O_RDWR, is_stream(type), nb);
     return fd;
 }
 
@@ -698,8 +726,8 @@ int green_socketpair(int domain, int type, int protocol, int sv[2])
         return -errno;
     }
     bool nb = (type & SOCK_NONBLOCK) != 0;
-    made(sv[0], GREEN__FD_SOCKET, O_RDWR, nb);
-    made(sv[1], GREEN__FD_SOCKET, O_RDWR, nb);
+    made(sv[0], GREEN__FD_SOCKET, O_RDWR, is_stream(type), nb);
+    made(sv[1], GREEN__FD_SOCKET, O_RDWR, is_stream(type), nb);
     return 0;
 }
 
@@ -709,8 +737,8 @@ int green_pipe2(int fds[2], int flags)
         return -errno;
     }
     bool nb = (flags & O_NONBLOCK) != 0;
-    made(fds[0], GREEN__FD_STREAM, O_RDONLY, nb);
-    made(fds[1], GREEN__FD_STREAM, O_WRONLY, nb);
+    made(fds[0], GREEN__FD_STREAM, O_RDONLY, true, nb);
+    made(fds[1], GREEN__FD_STREAM, O_WRONLY, true, nb);
     return 0;
 }
 
