@@ -707,6 +707,80 @@ START_TEST(recv_flags)
 }
 END_TEST
 
+/* The short-read hint (lib/io.c, coop): after a read on a byte stream
+ * returns less than it asked for, the next blocking read waits for the fd
+ * before trying. Data already there must still come at once (the
+ * level-triggered registration reports it on the next poll), and the
+ * waiting shows: another task runs first. A datagram socket, where every
+ * read is "short", and a read that filled its buffer keep trying first.
+ * _i 0: stream socketpair, 1: pipe, 2: datagram socketpair. */
+static int hint_ran;
+
+static void *hint_mark(void *arg)
+{
+    hint_ran = 1;
+    return arg;
+}
+
+/* Reads 1 byte-or-more from fd with another task spawned just before;
+ * returns whether that task ran before the read came back. */
+static int read_lets_other_run(int fd, char *buf, size_t n, ssize_t *got)
+{
+    green_task_t *t;
+    hint_ran = 0;
+    ck_assert_int_eq(green_spawn(&t, hint_mark, NULL), 0);
+    *got = green_read(fd, buf, n);
+    int ran = hint_ran;
+    join_release(t);
+    return ran;
+}
+
+START_TEST(short_read_waits_first)
+{
+    int p[2];
+    if (_i == 0) {
+        ck_assert_int_eq(green_socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
+    } else if (_i == 1) {
+        ck_assert_int_eq(pipe(p), 0);
+    } else {
+        ck_assert_int_eq(green_socketpair(AF_UNIX, SOCK_DGRAM, 0, p), 0);
+    }
+    char buf[64];
+    ssize_t got;
+    ck_assert_int_eq(write(p[1], "a", 1), 1);
+    /* Data there, no hint yet: the read takes it without waiting. */
+    ck_assert_int_eq(read_lets_other_run(p[0], buf, sizeof buf, &got), 0);
+    ck_assert_int_eq(got, 1);
+    ck_assert_int_eq(buf[0], 'a');
+    /* Short: the next read waits first, yet finds "b" at once. */
+    ck_assert_int_eq(write(p[1], "b", 1), 1);
+    double t0 = green_test_now();
+    ck_assert_int_eq(read_lets_other_run(p[0], buf, sizeof buf, &got),
+                     (_i == 2 ? 0 : 1));
+    ck_assert_int_eq(got, 1);
+    ck_assert_int_eq(buf[0], 'b');
+    ck_assert(green_test_now() - t0 < slow(1.0));
+    /* A read that filled its buffer leaves no hint behind. */
+    ck_assert_int_eq(write(p[1], "cd", 2), 2);
+    ck_assert_int_eq(read_lets_other_run(p[0], buf, 1, &got),
+                     (_i == 2 ? 0 : 1));
+    ck_assert_int_eq(got, 1);
+    if (_i != 2) {
+        ck_assert_int_eq(read_lets_other_run(p[0], buf, 1, &got), 0);
+        ck_assert_int_eq(got, 1);
+        ck_assert_int_eq(buf[0], 'd');
+    }
+    /* The hint never turns a non-blocking read into a wait. */
+    ck_assert_int_eq(write(p[1], "e", 1), 1);
+    ck_assert_int_gt(green_read(p[0], buf, sizeof buf), 0);
+    int fl = fcntl(p[0], F_GETFL);
+    ck_assert_int_eq(green_fcntl(p[0], F_SETFL, fl | O_NONBLOCK), 0);
+    ck_assert_int_eq(green_read(p[0], buf, sizeof buf), -EAGAIN);
+    ck_assert_int_eq(green_close(p[0]), 0);
+    ck_assert_int_eq(green_close(p[1]), 0);
+}
+END_TEST
+
 Suite *green_test_io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -732,6 +806,7 @@ Suite *green_test_io_suite(void)
     tcase_add_test(tc, poll_waits_and_times_out);
     tcase_add_test(tc, connect_refused_and_in_progress);
     tcase_add_test(tc, recv_flags);
+    tcase_add_loop_test(tc, short_read_waits_first, 0, 3);
     suite_add_tcase(s, tc);
     return s;
 }
