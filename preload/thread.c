@@ -73,7 +73,9 @@ struct gthread {
     void *retval;                 /* set when it ends */
     struct greenlet *joiner;      /* who waits in pthread_join, or NULL */
     struct once_frame *onces;     /* pthread_once calls it is inside */
-    struct tsd_slot *tsd[KEY_BLOCKS]; /* thread-specific data, by block */
+    struct tsd_slot **tsd;        /* thread-specific data: KEY_BLOCKS
+                                     block pointers, made on first use
+                                     (most threads never set a key) */
     struct gthread *next_free;    /* link in the free list */
 };
 
@@ -109,9 +111,12 @@ static struct gthread *record_new(void)
 
 static void record_free(struct gthread *th)
 {
-    for (size_t b = 0; b < KEY_BLOCKS; b++) {
-        free(th->tsd[b]);
-        th->tsd[b] = NULL;
+    if (th->tsd != NULL) {
+        for (size_t b = 0; b < KEY_BLOCKS; b++) {
+            free(th->tsd[b]);
+        }
+        free(th->tsd);
+        th->tsd = NULL;
     }
     th->magic = GTHREAD_DEAD;
     th->next_free = free_records;
@@ -146,6 +151,10 @@ static struct gthread *current_record(void)
 static struct tsd_slot *tsd_slot(struct gthread *th, pthread_key_t k,
                                  bool make)
 {
+    if (th->tsd == NULL &&
+        (!make || (th->tsd = calloc(KEY_BLOCKS, sizeof(*th->tsd))) == NULL)) {
+        return NULL;
+    }
     struct tsd_slot **block = &th->tsd[k / KEY_BLOCK];
     if (*block == NULL) {
         if (!make || (*block = calloc(KEY_BLOCK, sizeof(**block))) == NULL) {
@@ -159,7 +168,7 @@ static struct tsd_slot *tsd_slot(struct gthread *th, pthread_key_t k,
 static bool tsd_round(struct gthread *th)
 {
     bool ran = false;
-    for (pthread_key_t k = 0; k < PTHREAD_KEYS_MAX; k++) {
+    for (pthread_key_t k = 0; th->tsd != NULL && k < PTHREAD_KEYS_MAX; k++) {
         if (th->tsd[k / KEY_BLOCK] == NULL) {
             k += KEY_BLOCK - 1;
             continue;
