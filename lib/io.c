@@ -103,9 +103,11 @@ static int wait_fd(int fd, int events, double deadline)
  * that comes back short has emptied it, so the next read there most
  * likely finds nothing: it waits for the fd before trying (a server's
  * read after its reply would otherwise cost a system call that says
- * EAGAIN on every round trip; tokio clears its readiness the same way).
- * The guess costs nothing when wrong: the fd stays registered with the
- * level-triggered loop, which reports it at once if it is readable. */
+ * EAGAIN on every round trip; epoll(7) Q9 says as much, and netty's epoll
+ * transport stops reading on a short read for the same reason).
+ * A wrong guess costs a hub turn, never a lost wake-up: the fd stays
+ * registered with the level-triggered loop, which reports it at once if
+ * it is readable. */
 static ssize_t coop(int fd, struct green__fd *f, int events, double deadline,
                     op_fn op, void *arg, size_t want)
 {
