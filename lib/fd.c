@@ -145,6 +145,18 @@ void green__fd_copy(int fd, int fd2)
     }
 }
 
+void green__fd_readable(int fd)
+{
+    size_t c = (size_t)fd >> CHUNK_BITS;
+    if (fd < 0 || c >= NCHUNKS) {
+        return;
+    }
+    struct green__fd *p = __atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE);
+    if (p != NULL && p[(size_t)fd & (CHUNK - 1)].drained) {
+        p[(size_t)fd & (CHUNK - 1)].drained = false;
+    }
+}
+
 void green__fd_forget(int fd)
 {
     struct green__fd *f = green__fd_slot(fd);

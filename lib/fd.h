@@ -61,6 +61,10 @@ void green__fd_made(int fd, enum green__fd_kind kind, int acc, bool bytes,
 /* Gives fd2 fd's entry (dup: they share the open file description). */
 void green__fd_copy(int fd, int fd2);
 
+/* The program saw fd readable (poll, select): its next read tries at once,
+ * whatever the short-read hint says. */
+void green__fd_readable(int fd);
+
 /* Forgets fd (it is being closed). */
 void green__fd_forget(int fd);
 

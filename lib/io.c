@@ -694,7 +694,17 @@ static int look_poll(void *a)
 {
     struct poll_arg *p = a;
     int r = GREEN_REAL(poll)(p->fds, p->n, 0);
-    return r < 0 ? -errno : r;
+    if (r < 0) {
+        return -errno;
+    }
+    /* A program that polls before it reads (select, then recv on a
+     * blocking socket) must not wait a hub turn in the read. */
+    for (nfds_t i = 0; r > 0 && i < p->n; i++) {
+        if (p->fds[i].revents & (POLLIN | POLLPRI | POLLHUP | POLLERR)) {
+            green__fd_readable(p->fds[i].fd);
+        }
+    }
+    return r;
 }
 
 int green_poll(struct pollfd *fds, nfds_t n, double timeout)

@@ -712,7 +712,8 @@ END_TEST
  * before trying. Data already there must still come at once (the
  * level-triggered registration reports it on the next poll), and the
  * waiting shows: another task runs first. A datagram socket, where every
- * read is "short", and a read that filled its buffer keep trying first.
+ * read is "short", a read that filled its buffer, and a read after a poll
+ * that saw the fd readable keep trying first.
  * _i 0: stream socketpair, 1: pipe, 2: datagram socketpair. */
 static int hint_ran;
 
@@ -760,6 +761,17 @@ START_TEST(short_read_waits_first)
     ck_assert_int_eq(got, 1);
     ck_assert_int_eq(buf[0], 'b');
     ck_assert(green_test_now() - t0 < slow(1.0));
+    /* A poll that saw the fd readable overrides the hint: a program that
+     * polls, then reads, reads at once. */
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    ck_assert_int_eq(read_lets_other_run(p[0], buf, sizeof buf, &got),
+                     (_i == 2 ? 0 : 1));
+    ck_assert_int_eq(write(p[1], "y", 1), 1);
+    struct pollfd pf = {.fd = p[0], .events = POLLIN};
+    ck_assert_int_eq(green_poll(&pf, 1, 1.0), 1);
+    ck_assert_int_eq(read_lets_other_run(p[0], buf, sizeof buf, &got), 0);
+    ck_assert_int_eq(got, 1);
+    ck_assert_int_eq(buf[0], 'y');
     /* A read that filled its buffer leaves no hint behind. */
     ck_assert_int_eq(write(p[1], "cd", 2), 2);
     ck_assert_int_eq(read_lets_other_run(p[0], buf, 1, &got),
