@@ -123,7 +123,9 @@ static ssize_t coop(int fd, struct green__fd *f, int events, double deadline,
         return op(fd, arg, false);
     }
     bool hint = want != 0 && f->bytes && !f->user_nonblock;
-    if (hint && f->drained) {
+    bool untried = hint && f->drained; /* waiting before any try */
+    int failed = 0; /* how that wait ended, if in error */
+    if (untried) {
         f->drained = false;
         goto wait;
     }
@@ -133,6 +135,9 @@ static ssize_t coop(int fd, struct green__fd *f, int events, double deadline,
             if (f->kind == GREEN__FD_SOCKET) {
                 dontwait = true;
             } else if (!ready_now(fd, events)) {
+                if (failed != 0) {
+                    return failed;
+                }
                 goto wait;
             }
         }
@@ -146,11 +151,23 @@ static ssize_t coop(int fd, struct green__fd *f, int events, double deadline,
         if (f->user_nonblock) {
             return -EAGAIN;
         }
+        if (failed != 0) {
+            return failed;
+        }
     wait:;
         int w = wait_fd(fd, events, deadline);
         if (w != 0) {
+            /* A signal or a timeout ends a call only while it blocks: if
+             * the hint made it wait with data already there, the data
+             * wins, as it would have without the hint. */
+            if (untried && (w == -EINTR || w == -EAGAIN || w == -ETIMEDOUT)) {
+                failed = w;
+                untried = false;
+                continue;
+            }
             return w;
         }
+        untried = false;
     }
 }
 

@@ -772,6 +772,17 @@ START_TEST(short_read_waits_first)
     ck_assert_int_eq(read_lets_other_run(p[0], buf, sizeof buf, &got), 0);
     ck_assert_int_eq(got, 1);
     ck_assert_int_eq(buf[0], 'y');
+    /* A wait the hint caused that ends in a timeout (or a signal) before
+     * the read was tried still returns data already there: only a read
+     * that blocks is ended by them. */
+    ck_assert_int_eq(write(p[1], "t", 1), 1);
+    ck_assert_int_eq(green_timeout_start(0.0), 0);
+    ck_assert_int_eq(green_read(p[0], buf, sizeof buf), 1);
+    ck_assert_int_eq(buf[0], 't');
+    ck_assert_int_eq(green_read(p[0], buf, sizeof buf), -ETIMEDOUT);
+    ck_assert_int_eq(green_timeout_cancel(), -ETIMEDOUT);
+    ck_assert_int_eq(write(p[1], "u", 1), 1); /* a short read: hint again */
+    ck_assert_int_eq(green_read(p[0], buf, sizeof buf), 1);
     /* A read that filled its buffer leaves no hint behind. */
     ck_assert_int_eq(write(p[1], "cd", 2), 2);
     ck_assert_int_eq(read_lets_other_run(p[0], buf, 1, &got),
