@@ -19,13 +19,25 @@ static struct green__fd *chunks[NCHUNKS];
 
 unsigned green__fd_epoch;
 
-struct green__fd *green__fd_slot(int fd)
+/* The chunk holding fd (NULL if not made yet) in *chunk; false for an fd
+ * beyond the table. */
+static bool chunk_of(int fd, struct green__fd **chunk)
 {
     size_t c = (size_t)fd >> CHUNK_BITS;
     if (fd < 0 || c >= NCHUNKS) {
+        return false;
+    }
+    *chunk = __atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE);
+    return true;
+}
+
+struct green__fd *green__fd_slot(int fd)
+{
+    struct green__fd *p;
+    if (!chunk_of(fd, &p)) {
         return NULL;
     }
-    struct green__fd *p = __atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE);
+    size_t c = (size_t)fd >> CHUNK_BITS;
     if (GREEN__UNLIKELY(p == NULL)) {
         struct green__fd *n = calloc(CHUNK, sizeof(*n));
         if (n == NULL) {
@@ -147,12 +159,9 @@ void green__fd_copy(int fd, int fd2)
 
 void green__fd_readable(int fd)
 {
-    size_t c = (size_t)fd >> CHUNK_BITS;
-    if (fd < 0 || c >= NCHUNKS) {
-        return;
-    }
-    struct green__fd *p = __atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE);
-    if (p != NULL && p[(size_t)fd & (CHUNK - 1)].drained) {
+    struct green__fd *p; /* looked at, never made: no chunk, no hint */
+    if (chunk_of(fd, &p) && p != NULL &&
+        p[(size_t)fd & (CHUNK - 1)].drained) { /* no write if unset */
         p[(size_t)fd & (CHUNK - 1)].drained = false;
     }
 }
