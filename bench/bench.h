@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the bench/ programs: a monotonic nanosecond clock, a
  * correctness check that survives NDEBUG (benchmarks are built with
  * buildtype=release), environment knobs, RSS from /proc, and the one output

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reference for bench/switch.c: Boost.Context's fcontext, the fastest
  * widely used context switch, measured the way Boost's own
  * performance/fcontext does it (one warm-up jump, N round trips, two jumps

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Memory per blocked task: N tasks alive at once, each blocked in
  * green_sleep(one hour) with the default stack size. The result is
  * (VmRSS with all of them blocked - VmRSS before) / N: what the process

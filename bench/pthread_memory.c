@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reference for bench/memory.c: memory per OS thread blocked in sleep().
  * N threads with default attributes (8 MiB of reserved stack each under the
  * usual `ulimit -s`), all asleep at once; the result is (VmRSS with all of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reference for bench/spawn.c: the cost of an OS thread from birth to
  * burial, pthread_create() + pthread_join() with default attributes, one
  * thread at a time (the best case for pthreads: glibc reuses the stack of

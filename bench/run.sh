@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/run.sh [build-dir]: builds the benchmarks with meson
 # (buildtype=release, in build-dir, default build-bench at the top of the
 # tree), runs every program BENCH_RUNS times (default 5) round by round,

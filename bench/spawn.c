@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Spawn + join cost: N tasks are spawned with green_spawn(), all before any
  * runs, each returning at once; then each is joined (green_join) and its
  * handle released (green_task_release). The result is the total time / N:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Context switch cost: two contexts ping-pong a counter, N round trips, and
  * the result is ns per switch (a round trip is two switches, as in Boost's
  * performance/fcontext).

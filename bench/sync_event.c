@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Event wake-up latency: two tasks ping-pong N rounds over two events.
  * The pinger sets `ping` and waits for `pong`; the ponger waits for
  * `ping`, clears it, and sets `pong`; each clears the event it was woken

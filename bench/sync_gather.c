@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Gather over many tasks: N tasks that return at once (task i returns
  * i + 1), all spawned before any runs, collected with green_gather(), then
  * released. The result is the total time / N, spawn to release. Go's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Queue and channel hand-off between two tasks: a producer puts the items
  * 1..N (as pointers) and then closes; a consumer, spawned first so that it
  * is already waiting, gets until the close (-EPIPE) and checks that every

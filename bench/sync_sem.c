@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Semaphore (and lock) under contention: N tasks each take a
  * green_sem_t(1) K times, doing nothing while they hold it. To make every
  * take a contended one, the root greenlet holds the semaphore while the

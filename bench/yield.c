@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Yield cost on the hub: two tasks each call green_sleep(0) N times. With
  * nothing else ready, every call hands the thread to the other task, so the
  * result, total time / (2 N), is the cost of one yield: one green_sleep(0)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # examples/demo.sh [build-dir]: the preload demo. Runs one unmodified
 # blocking thread-per-connection echo server (examples/legacy_echo, built
 # without libgreen) twice, natively and then under libgreen (green-run if

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* DNS queries through c-ares, driven by the hub.
  *
  * Each OS thread has one c-ares channel, made on its first query (that is
@@ -27,9 +28,11 @@
 #include "dns.h"
 #include "green/io.h"
 #include "green/task.h"
+#include "config.h"
 #include "real.h"
 
 #include <ares.h>
+#include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +61,6 @@ struct query {
     } slot[2];
 };
 
-static __thread struct chan *tls_chan;
 static pthread_key_t chan_key;
 static pthread_once_t chan_once = PTHREAD_ONCE_INIT;
 
@@ -129,34 +131,101 @@ static bool resolv_sets(const char *opt)
     if (env != NULL && strstr(env, opt) != NULL) {
         return true;
     }
-    FILE *f = fopen("/etc/resolv.conf", "re");
+    FILE *f = GREEN_REAL(fopen)("/etc/resolv.conf", "re");
     char line[512];
     bool found = false;
-    while (f != NULL && !found && fgets(line, sizeof(line), f) != NULL) {
+    while (f != NULL && !found &&
+           GREEN_REAL(fgets)(line, sizeof(line), f) != NULL) {
         found = strncmp(line, "options", 7) == 0 && strstr(line, opt);
     }
     if (f != NULL) {
-        fclose(f);
+        GREEN_REAL(fclose)(f);
     }
     return found;
 }
 
+/* Whether one entry of GREEN_DNS_SERVERS is an address with an optional
+ * port in 1..65535: 1.2.3.4, 1.2.3.4:53, ::1, [::1], [::1]:53. c-ares
+ * itself would take a port such as 99999 and truncate it. */
+static bool server_ok(const char *e, size_t n)
+{
+    const char *end = e + n, *host = e, *port = NULL;
+    size_t hlen = n;
+    int family = AF_INET;
+    if (n > 0 && e[0] == '[') {
+        const char *close = memchr(e, ']', n);
+        if (close == NULL) {
+            return false;
+        }
+        host = e + 1;
+        hlen = (size_t)(close - host);
+        family = AF_INET6;
+        if (close + 1 != end) {
+            if (close[1] != ':') {
+                return false;
+            }
+            port = close + 2;
+        }
+    } else {
+        const char *colon = memchr(e, ':', n);
+        if (colon != NULL && memchr(colon + 1, ':', (size_t)(end - colon - 1))) {
+            family = AF_INET6; /* a bare IPv6 address: no port */
+        } else if (colon != NULL) {
+            hlen = (size_t)(colon - e);
+            port = colon + 1;
+        }
+    }
+    char buf[INET6_ADDRSTRLEN + 1];
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (hlen == 0 || hlen >= sizeof(buf)) {
+        return false;
+    }
+    memcpy(buf, host, hlen);
+    buf[hlen] = '\0';
+    if (inet_pton(family, buf, addr) != 1) {
+        return false;
+    }
+    if (port == NULL) {
+        return true;
+    }
+    long v = 0;
+    if (port == end) {
+        return false;
+    }
+    for (const char *p = port; p < end; p++) {
+        if (*p < '0' || *p > '9' || (v = v * 10 + (*p - '0')) > 65535) {
+            return false;
+        }
+    }
+    return v >= 1;
+}
+
 /* GREEN_DNS_SERVERS=ip:port,... replaces the servers; a bad value is
- * reported and the defaults stay. */
+ * reported (lib/config.c's rule) and /etc/resolv.conf's servers stay. */
 static void apply_servers_env(ares_channel ch)
 {
-    const char *v = getenv("GREEN_DNS_SERVERS");
+    const char *v = green__getenv("GREEN_DNS_SERVERS");
     if (v == NULL) {
         return;
     }
-    int r = *v != '\0' ? ares_set_servers_ports_csv(ch, v) : ARES_EBADSTR;
-    if (r != ARES_SUCCESS) {
-        fprintf(stderr,
-                "libgreen: GREEN_DNS_SERVERS=%s: %s (expected a list like "
-                "127.0.0.1:5353,[::1]:53); using /etc/resolv.conf's "
-                "servers\n",
-                v, *v != '\0' ? ares_strerror(r) : "empty");
+    bool ok = *v != '\0';
+    for (const char *e = v; ok && *e != '\0';) {
+        size_t n = strcspn(e, ",");
+        ok = server_ok(e, n);
+        e += n + (e[n] == ',');
+        ok = ok && !(e[-1] == ',' && *e == '\0'); /* no trailing comma */
     }
+    if (ok && ares_set_servers_ports_csv(ch, v) == ARES_SUCCESS) {
+        return;
+    }
+    static int said; /* each OS thread's channel reads it: say it once */
+    if (__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED) != 0) {
+        return;
+    }
+    green__env_invalid("GREEN_DNS_SERVERS", v,
+                       "addresses with optional ports in 1-65535, like "
+                       "127.0.0.1:5353,[::1]:53",
+                       "/etc/resolv.conf's servers");
 }
 
 static void chan_destroy(void *arg)
@@ -174,8 +243,9 @@ static void chan_destroy(void *arg)
             GREEN_REAL(close)(c->epfd);
         }
     }
-    if (tls_chan == c) {
-        tls_chan = NULL;
+    struct green__thread *t = green__thread_peek();
+    if (t != NULL && t->dns_chan == c) {
+        t->dns_chan = NULL;
     }
     free(c);
 }
@@ -218,7 +288,11 @@ static int chan_init(struct chan *c)
  * the parent's sockets and queries are not the child's). */
 static int chan_get(struct chan **out)
 {
-    struct chan *c = tls_chan;
+    struct green__thread *t = green__thread_get();
+    if (t == NULL) {
+        return -ENOMEM;
+    }
+    struct chan *c = t->dns_chan; /* per OS thread, in its state */
     if (c != NULL && c->pid != getpid()) {
         c->epfd = -1; /* the hub forgot it; not ours to close twice */
         chan_destroy(c);
@@ -236,7 +310,7 @@ static int chan_get(struct chan **out)
             chan_destroy(c);
             return r;
         }
-        tls_chan = c;
+        t->dns_chan = c;
         GREEN_REAL(pthread_setspecific)(chan_key, c);
     }
     *out = c;
@@ -326,7 +400,8 @@ static int take_hostent(struct green__dns_hosts *out, const struct hostent *h)
 static void slot_done(struct slot *s)
 {
     struct query *q = s->q;
-    struct chan *c = tls_chan;
+    struct green__thread *t = green__thread_peek();
+    struct chan *c = t != NULL ? t->dns_chan : NULL;
     if (c != NULL) {
         c->pending--;
     }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Declarations shared by the DNS layer's files:
  *   dns.c       the c-ares channel of each OS thread and the hub's part in
  *               it: A, AAAA and PTR queries that park only their caller;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The public DNS calls: getaddrinfo, getnameinfo, gethostbyname2_r and
  * gethostbyaddr_r as glibc answers them, with only the name service part
  * (dns_nss.c) made cooperative.
@@ -16,6 +17,7 @@
 #include "internal.h"
 
 #include "dns.h"
+#include "green/error.h"
 #include "real.h"
 
 #include <arpa/inet.h>
@@ -53,11 +55,7 @@ int green_dns_eai(int err)
 
 const char *green_dns_strerror(int err)
 {
-    if (err == 0) {
-        return "Success";
-    }
-    return GREEN_IS_EAI(err) ? gai_strerror(err - GREEN_EAI_BASE)
-                             : strerror(-err);
+    return green_strerror(err); /* every errno and resolver code */
 }
 
 /* A glibc getaddrinfo/getnameinfo return value as ours. */

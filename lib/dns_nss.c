@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* glibc's name service switch for hosts, with c-ares in the place of the
  * "dns" service.
  *
@@ -149,10 +150,11 @@ static void parse_line(const char *p)
 
 static void load(void)
 {
-    FILE *f = fopen("/etc/nsswitch.conf", "re");
+    FILE *f = GREEN_REAL(fopen)("/etc/nsswitch.conf", "re");
     char line[1024];
     bool found = false;
-    while (f != NULL && !found && fgets(line, sizeof(line), f) != NULL) {
+    while (f != NULL && !found &&
+           GREEN_REAL(fgets)(line, sizeof(line), f) != NULL) {
         char *p = line + strspn(line, " \t");
         if (strncmp(p, "hosts", 5) == 0 && p[5 + strspn(p + 5, " \t")] == ':') {
             found = true;
@@ -160,7 +162,7 @@ static void load(void)
         }
     }
     if (f != NULL) {
-        fclose(f);
+        GREEN_REAL(fclose)(f);
     }
     if (!found) {
         parse_line("dns [!UNAVAIL=return] files"); /* glibc's default */

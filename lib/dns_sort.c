@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* glibc's order for getaddrinfo results: destination address selection
  * after RFC 3484 (rules 1-6, 8-10), with glibc's tables or those of
  * /etc/gai.conf (label, precedence, scopev4 lines), and glibc's way of
@@ -121,13 +122,13 @@ static bool parse_prefix(const char *s, struct in6_addr *a, unsigned *bits)
 
 static void load_conf(void)
 {
-    FILE *f = fopen("/etc/gai.conf", "re");
+    FILE *f = GREEN_REAL(fopen)("/etc/gai.conf", "re");
     struct table lab = {0}, prec = {0};
     struct scope4 *sc = NULL;
     size_t nsc = 0;
     char line[256], cmd[32], arg[64];
     int val;
-    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+    while (f != NULL && GREEN_REAL(fgets)(line, sizeof(line), f) != NULL) {
         struct in6_addr a;
         unsigned bits;
         if (sscanf(line, " %31s %63s %d", cmd, arg, &val) != 3 ||
@@ -154,7 +155,7 @@ static void load_conf(void)
         }
     }
     if (f != NULL) {
-        fclose(f);
+        GREEN_REAL(fclose)(f);
     }
     const struct prefix *l = table_finish(&lab, 1);
     const struct prefix *p = table_finish(&prec, 40);

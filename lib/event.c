@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Event: a flag and the queue of greenlets waiting for it to be set. */
 #include "internal.h"
 

@@ -1,9 +1,11 @@
+/* SPDX-License-Identifier: MIT */
 /* The per-fd table (see fd.h). */
 #include "fd.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -151,6 +153,7 @@ void green__fd_copy(int fd, int fd2)
     if (f2 != NULL) {
         if (f != NULL) {
             *f2 = *f;
+            f2->hidden = false;
         } else {
             f2->kind = GREEN__FD_UNSEEN;
         }
@@ -171,7 +174,39 @@ void green__fd_forget(int fd)
     struct green__fd *f = green__fd_slot(fd);
     if (f != NULL) {
         f->kind = GREEN__FD_UNSEEN;
+        f->hidden = false;
     }
+}
+
+int green__fd_hide(int fd)
+{
+    struct rlimit rl;
+    int floor = 3;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= 64) {
+        floor = rl.rlim_cur > 65536 ? 32768 : (int)(rl.rlim_cur / 2);
+    }
+    if (fd >= floor) {
+        return -1; /* the program's own fds are up there already */
+    }
+    int d = GREEN_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, floor);
+    if (d < 0) {
+        return -1;
+    }
+    green__fd_get(fd);
+    green__fd_copy(fd, d);
+    struct green__fd *f = green__fd_slot(d);
+    if (f == NULL) {
+        GREEN_REAL(close)(d);
+        return -1;
+    }
+    f->hidden = true;
+    return d;
+}
+
+void green__fd_unhide(int d)
+{
+    green__fd_forget(d);
+    GREEN_REAL(close)(d);
 }
 
 int green__fd_set_sys_nonblock(int fd, struct green__fd *f)

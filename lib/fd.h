@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The per-fd table: what the program asked of each fd, apart from what
  * the runtime needs. Internal to lib/ (io.c is its user).
  *
@@ -11,6 +12,7 @@
 #define GREEN_FD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum green__fd_kind {
     GREEN__FD_UNSEEN = 0, /* not in the table yet */
@@ -31,6 +33,9 @@ struct green__fd {
                               left nothing behind */
     bool drained;          /* the last read here came back short: the next
                               one waits for the fd first (a hint only) */
+    bool hidden;           /* the runtime's private dup of a description
+                              the program closed under a waiting call
+                              (green__fd_hide): not the program's fd */
     unsigned epoch;        /* green__fd_epoch when the flags were read */
     double rcvtimeo;       /* SO_RCVTIMEO in seconds, 0 for none */
     double sndtimeo;       /* SO_SNDTIMEO */
@@ -67,6 +72,68 @@ void green__fd_readable(int fd);
 
 /* Forgets fd (it is being closed). */
 void green__fd_forget(int fd);
+
+/* close(2) as the program's (the preload's close): calls of this thread
+ * blocked on fd in a read, write, accept or poll go on with its open file
+ * description, as the kernel's do, on a private dup of it; the number is
+ * free at once for the program's next open. Waits made with
+ * green_wait_fd() and the like wake with -EBADF, as green_close() does.
+ * A number green__fd_hide() holds is not the program's: -EBADF. */
+int green__fd_close(int fd);
+
+/* A private dup of fd's description for calls that go on after the
+ * program closed fd: close-on-exec, placed high (at least half the
+ * RLIMIT_NOFILE soft limit, or 32768) so that it takes no number the
+ * program expects its next open to get; fd's entry copied, marked
+ * hidden. -1 if there is no room up there (the caller then falls back
+ * on -EBADF). */
+int green__fd_hide(int fd);
+
+/* Closes a dup green__fd_hide() made and forgets its entry. */
+void green__fd_unhide(int d);
+
+/* --- iowait.c: calls that go on after a close (green__fd_close) --- */
+
+/* green__hub_io_wait_intr() on *fd for a call that goes on if the program
+ * closes *fd meanwhile: the wait then moves to a private dup of the
+ * description, whose number is left in *fd; the caller then works on it
+ * and gives it back with green__hub_io_release(*fd) when the call ends. */
+int green__hub_io_wait_follow(int *fd, int events, double timeout, int intr);
+
+/* Moves this thread's waits on fd that follow it (the one above, and
+ * green__hub_poll_wait's) to a private dup of its description, before fd
+ * is closed. The other waiters are left for green__hub_io_forget(). */
+void green__hub_io_move(int fd);
+
+/* Gives back a call's hold on a private dup (green__hub_io_wait_follow):
+ * the dup is closed when the last call on it lets go. */
+void green__hub_io_release(int d);
+
+/* For a call with a loop of its own (connect, io.c's green__coop has
+ * its own): green__coop_wait() on *fd that follows a close of *fd to
+ * the private dup, as green__hub_io_wait_follow() does; and, when the
+ * call ends, green__coop_done(fd, *fd) lets go of that dup. */
+int green__coop_wait_follow(int *fd, int events, double deadline);
+void green__coop_done(int fd, int at);
+
+/* The dups a poll's waits moved to: the poll holds them until it returns
+ * (green__hub_poll_release), as the kernel's poll holds every file it
+ * waited on, so that the peer of a socket closed under the poll sees no
+ * hang-up before the poll's last look. */
+struct pollfd;
+
+struct green__poll_holds {
+    int n;
+    int fd[8];
+};
+
+/* green__hub_poll_wait(), the dups its waits moved to added to *h (one
+ * beyond the eighth is let go at once). */
+int green__hub_poll_wait_held(const struct pollfd *fds, size_t nfds,
+                              double timeout, struct green__poll_holds *h);
+
+/* Lets go of the dups in *h. */
+void green__hub_poll_release(struct green__poll_holds *h);
 
 /* Makes the description non-blocking for the runtime (for accept and
  * connect on an inherited blocking socket). 0 or a negative errno. */

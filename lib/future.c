@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Future: one completion (value, error or cancellation), its waiters and
  * its done-callbacks. */
 #include "internal.h"

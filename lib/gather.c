@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gather, wait and as_completed: waiting on many tasks at once.
  *
  * All three rest on a watch: a link callback on every task records the

@@ -1,5 +1,6 @@
-/* The greenlet core: greenlet objects, the per-OS-thread state, and the one
- * place where contexts are switched.
+/* SPDX-License-Identifier: MIT */
+/* The greenlet core: greenlet objects and the one place where contexts
+ * are switched. The per-OS-thread state they live in is lib/thread.c's.
  *
  * Every switch in libgreen, whether a user's greenlet_switch() or the hub
  * resuming a parked task, goes through jump() below, which keeps the
@@ -32,9 +33,10 @@
  * return address is redirected through a detour that frees the stack and
  * then continues (green__ctx_redirect, green__greenlet_reaped). */
 #include "internal.h"
-#include "real.h"
+#include "handoff.h"
+#include "log.h"
+#include "tls.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,71 +49,19 @@
 # define GREEN_CTX_LEAP 0 /* set by meson where green__ctx_leap exists */
 #endif
 
-static __thread struct green__thread *tls_thread
-    __attribute__((tls_model("initial-exec")));
-
-static pthread_key_t thread_key;
-static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static unsigned long next_id = 1;
 
 void (*green__greenlet_reap)(struct greenlet *g);
 void (*green__greenlet_nostack)(struct greenlet *g);
-
-static void thread_destroy(void *arg)
-{
-    struct green__thread *t = arg;
-    green__scopes_free(&t->root);
-    green__hub_thread_term(t);
-    green__stack_thread_term();
-    free(t->root.name);
-    free(t);
-    tls_thread = NULL;
-}
-
-static void make_key(void)
-{
-    GREEN_REAL(pthread_key_create)(&thread_key, thread_destroy);
-}
 
 static unsigned long new_id(void)
 {
     return __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
 }
 
-static struct green__thread *thread_create(void)
+unsigned long green__greenlet_new_id(void)
 {
-    GREEN_REAL(pthread_once)(&key_once, make_key);
-    struct green__thread *t = calloc(1, sizeof(*t));
-    if (t == NULL) {
-        return NULL;
-    }
-    t->errnop = &errno;
-    t->live.prev = t->live.next = &t->live;
-    green__waitq_init(&t->run_waiters);
-    struct greenlet *r = &t->root;
-    r->thread = t;
-    r->id = new_id();
-    r->state = GREEN__RUNNING;
-    r->flags = GREEN__ROOT | GREEN__STARTED;
-    r->wait.prev = r->wait.next = &r->wait;
-    r->live.prev = &t->live;
-    r->live.next = &t->live;
-    t->live.next = t->live.prev = &r->live;
-    t->current = r;
-    tls_thread = t;
-    GREEN_REAL(pthread_setspecific)(thread_key, t);
-    return t;
-}
-
-struct green__thread *green__thread_get(void)
-{
-    struct green__thread *t = tls_thread;
-    return GREEN__LIKELY(t != NULL) ? t : thread_create();
-}
-
-struct green__thread *green__thread_peek(void)
-{
-    return tls_thread;
+    return new_id();
 }
 
 /* --- switching ----------------------------------------------------------- */
@@ -141,11 +91,38 @@ static void asan_finish(struct greenlet *self, struct greenlet *from)
 # define asan_finish(self, from) ((void)0)
 #endif
 
+/* Frees what glibc allocated for a dead green pthread's TLS (its DTV),
+ * from another thread's context, as glibc frees a thread's TLS from the
+ * joiner or the stack cache: the dying thread's allocator state (its TLS)
+ * is gone by then. It runs on the OS thread's own TLS: the greenlet
+ * running now may be a green pthread that has not used its allocator
+ * yet, whose first free would set the allocator up in the middle of this
+ * one (jemalloc's does, through pthread_setspecific, and crashes). */
+static void release_tls(struct greenlet *z)
+{
+    if (z->tp != NULL) {
+        struct green__thread *t = z->thread;
+        void *here = t->current != NULL ? t->current->tp : NULL;
+        if (here != NULL) {
+            green__tp_set(t->os_tp);
+        }
+        green__tls_free(z->tp);
+        if (here != NULL) {
+            green__tp_set(here);
+        }
+        z->tp = NULL;
+    }
+}
+
 /* Gives back the stack of the greenlet that died in the last switch. */
 static void reap_zombie(struct green__thread *t)
 {
     struct greenlet *z = t->zombie;
     t->zombie = NULL;
+    if (z->keep_stack) {
+        return; /* given back by green__greenlet_drop_stack() */
+    }
+    release_tls(z);
     green__stack_free(z->stack);
     z->stack = NULL;
     if (z->flags & GREEN__REAP) {
@@ -166,9 +143,16 @@ static inline void after_switch(struct green__thread *t, struct greenlet *self,
     }
 }
 
+void green__greenlet_resumed(struct green__thread *t)
+{
+    if (GREEN__UNLIKELY(t->zombie != NULL)) {
+        reap_zombie(t);
+    }
+}
+
 void *green__greenlet_reaped(void)
 {
-    struct green__thread *t = tls_thread;
+    struct green__thread *t = green__thread_peek();
     if (t->zombie != NULL) {
         reap_zombie(t);
     }
@@ -193,7 +177,26 @@ static inline int deliver(struct green__thread *t, struct greenlet *to,
 
 static void entry(void *arg);
 
-/* Gives a NEW greenlet its stack and initial context. */
+/* Gives a NEW greenlet the stack s and its initial context. */
+static void start_on(struct green__thread *t, struct greenlet *g,
+                     struct green__stack *s)
+{
+    s->owner_id = g->id;
+    s->owner_name = g->name;
+    g->stack = s;
+    g->flags |= GREEN__STARTED;
+    /* A green pthread's TLS takes the top of its stack (lib/tls.c). */
+    size_t reserve = g->top_reserve < s->size / 2 ? g->top_reserve : 0;
+    g->top_reserve = reserve;
+    g->sp = green__ctx_make(s->lo + s->size - reserve, s->size - reserve,
+                            entry);
+    g->live.prev = t->live.prev;
+    g->live.next = &t->live;
+    t->live.prev->next = &g->live;
+    t->live.prev = &g->live;
+}
+
+/* Gives a NEW greenlet a stack of its size and its initial context. */
 static int start(struct green__thread *t, struct greenlet *g)
 {
     struct green__stack *s;
@@ -201,16 +204,23 @@ static int start(struct green__thread *t, struct greenlet *g)
     if (r != 0) {
         return r;
     }
-    s->owner_id = g->id;
-    s->owner_name = g->name;
-    g->stack = s;
-    g->flags |= GREEN__STARTED;
-    g->sp = green__ctx_make(s->lo + s->size, s->size, entry);
-    g->live.prev = t->live.prev;
-    g->live.next = &t->live;
-    t->live.prev->next = &g->live;
-    t->live.prev = &g->live;
+    start_on(t, g, s);
     return 0;
+}
+
+/* Installs to's TLS if it is not from's: a green pthread's own, or the
+ * OS thread's for everyone else (API greenlets, the hub, main), who pay
+ * this compare and nothing more. */
+static inline void switch_tls(struct green__thread *t,
+                              const struct greenlet *from,
+                              struct greenlet *to)
+{
+    if (GREEN__UNLIKELY(from->tp != to->tp)) {
+        if (GREEN__UNLIKELY(to->host_gen != t->host_gen) && to->tp != NULL) {
+            green__handoff_refit(t, to); /* it moved with a hand-off */
+        }
+        green__tp_set(to->tp != NULL ? to->tp : t->os_tp);
+    }
 }
 
 /* Switches to `to`, carrying code (see deliver()). */
@@ -228,6 +238,8 @@ static inline int jump(struct green__thread *t, struct greenlet *to, int code)
     *t->errnop = to->saved_errno;
     to->state = GREEN__RUNNING;
     t->current = to;
+    t->switches++;
+    switch_tls(t, from, to);
     asan_start(from, to, 0);
 #ifdef GREEN__ASAN
     (void)code; /* no fast greenlets under ASan: the arg names the switcher */
@@ -244,6 +256,16 @@ static inline int jump(struct green__thread *t, struct greenlet *to, int code)
 int green__greenlet_prepare(struct green__thread *t, struct greenlet *g)
 {
     return g->stack == NULL && !(g->flags & GREEN__ROOT) ? start(t, g) : 0;
+}
+
+int green__greenlet_prepare_on(struct green__thread *t, struct greenlet *g,
+                               struct green__stack *s)
+{
+    if (g->stack != NULL || (g->flags & GREEN__ROOT)) {
+        return -EINVAL;
+    }
+    start_on(t, g, s);
+    return 0;
 }
 
 int green__greenlet_jump(struct green__thread *t, struct greenlet *to)
@@ -264,8 +286,8 @@ _Noreturn void green__greenlet_exit(struct green__thread *t,
     }
     if (to->stack == NULL && !(to->flags & GREEN__ROOT) &&
         start(t, to) != 0) {
-        fprintf(stderr, "libgreen: no stack to start greenlet #%lu, which "
-                        "a finished greenlet switched to\n", to->id);
+        green__log(GREEN_LOG_ERROR, "no stack to start greenlet #%lu, which "
+                   "a finished greenlet switched to; aborting", to->id);
         abort();
     }
     if (t->zombie != NULL) {
@@ -281,6 +303,8 @@ _Noreturn void green__greenlet_exit(struct green__thread *t,
     *t->errnop = to->saved_errno;
     to->state = GREEN__RUNNING;
     t->current = to;
+    t->switches++;
+    switch_tls(t, self, to);
     asan_start(self, to, 1);
 #ifdef GREEN__ASAN
     (void)code;
@@ -294,7 +318,7 @@ _Noreturn void green__greenlet_exit(struct green__thread *t,
 /* The first frame of every greenlet. */
 static void entry(void *arg)
 {
-    struct green__thread *t = tls_thread;
+    struct green__thread *t = green__thread_peek();
     struct greenlet *self = t->current;
     after_switch(t, self, arg);
     void *ret = self->run(t->xfer_value);
@@ -306,12 +330,24 @@ static void entry(void *arg)
         p = p->parent;
     }
     if (p == NULL || p->state == GREEN__PARKED || p->state == GREEN__READY) {
-        fprintf(stderr, "libgreen: greenlet #%lu finished while its parent "
-                        "#%lu waits on the hub; its result is dropped\n",
-                self->id, p != NULL ? p->id : 0UL);
+        green__log(GREEN_LOG_WARNING, "greenlet #%lu finished while its "
+                   "parent #%lu waits on the hub; its result is dropped",
+                   self->id, p != NULL ? p->id : 0UL);
         green__hub_exit(ret);
     }
     green__greenlet_exit(t, p, ret);
+}
+
+void green__greenlet_drop_stack(struct greenlet *g)
+{
+    struct green__thread *t = g->thread;
+    g->keep_stack = 0;
+    if (g->state != GREEN__DEAD || g->stack == NULL || t->zombie == g) {
+        return; /* running, or still on it: reaped as usual */
+    }
+    release_tls(g);
+    green__stack_free(g->stack);
+    g->stack = NULL;
 }
 
 /* --- public API --------------------------------------------------------- */
@@ -326,8 +362,11 @@ int green__greenlet_init(struct greenlet *g, struct green__thread *t,
     g->run = run;
     g->stack_size = stack_size;
     g->id = new_id();
+    g->creator = t->current != NULL && t->current != g ? t->current->id : 0;
     g->state = GREEN__NEW;
     g->wait.prev = g->wait.next = &g->wait;
+    g->sig_mask = green__sig_inherit(t); /* as a new thread's */
+    g->host_gen = t->host_gen;
     if (parent != NULL) {
         parent->live_children++;
     }
@@ -409,10 +448,11 @@ static int do_switch(struct green__thread *t, greenlet_t *g, void *value,
 
 int greenlet_switch(greenlet_t *g, void *value, void **result)
 {
-    struct green__thread *t = tls_thread;
+    struct green__thread *t = green__thread_peek();
     /* The fast path: a suspended greenlet of this thread. */
     if (GREEN__LIKELY(t != NULL && g != NULL && g->thread == t &&
-                      g->state == GREEN__SUSPENDED)) {
+                      g->state == GREEN__SUSPENDED &&
+                      g->tp == t->current->tp)) {
 #if GREEN_CTX_LEAP && !defined(GREEN__ASAN)
         struct greenlet *cur = t->current;
         int code = deliver(t, g, value, 0);
@@ -423,6 +463,7 @@ int greenlet_switch(greenlet_t *g, void *value, void **result)
         *t->errnop = g->saved_errno;
         g->state = GREEN__RUNNING;
         t->current = g;
+        t->switches++;
         return green__ctx_leap(&cur->sp, g->sp, code);
 #else
         return do_switch(t, g, value, 0, result);

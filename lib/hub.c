@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /* The hub: one libev loop per OS thread, run by its own greenlet, and the
- * scheduler that parks and wakes greenlets around it. The only file that
- * includes <ev.h>.
+ * scheduler that parks and wakes greenlets around it: the ready queue,
+ * park and wake, yield, timers, and the deadlock report.
  *
  * Design. A greenlet that must wait parks: it records what it waits for,
  * arms a timer if it has a deadline, and gives the CPU away. Whoever wakes
@@ -25,21 +26,35 @@
  *
  * Deadlock. The hub runs with nothing ready only to wait in ev_run(). If
  * the loop then has no active watcher (no timer, no fd, no async), nothing
- * can ever wake anyone: that is a deadlock, reported on stderr with every
+ * can ever wake anyone: that is a deadlock, reported (lib/log.c) with every
  * greenlet and what it waits for, and the root greenlet's wait (or, if the
- * root is not parked, every wait) fails with -EDEADLK instead of hanging. */
+ * root is not parked, every wait) fails with -EDEADLK instead of hanging.
+ *
+ * Around the hub, each in its own file:
+ *  - scheduler.h: the scheduler's inline core (the ready queue's push,
+ *    the wake-up, the may-this-greenlet-block check), shared with the
+ *    files below so that their hot paths cost what they did in hub.c;
+ *  - iowait.c: fd waits, one libev registration per fd;
+ *  - waitq.c: the wait queues every blocking object is built on;
+ *  - monitor.c: the blocking monitor, which checks on every park how long
+ *    the hub was kept from running, and watchdog.c, the OS thread that
+ *    reports a hub stuck for good;
+ *  - sigbridge.c: the signal bridge, which gives a signal to the green
+ *    thread that takes it and ends its wait with EINTR.
+ * The libev loop is made and run here only; iowait.c and sigbridge.c add
+ * their watchers to it (they are the other files that include <ev.h>). */
 #include "internal.h"
-#include "real.h"
+#include "handoff.h"
+#include "dump.h"
+#include "log.h"
+#include "monitor.h"
+#include "patch.h"
+#include "scheduler.h"
 
 #include <ev.h>
-#include <fcntl.h>
 #include <math.h>
-#include <poll.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #define GREEN__BUDGET 256
 #define GREEN__HUB_STACK ((size_t)256 << 10)
@@ -50,41 +65,8 @@ struct later {
     struct greenlet *g;
 };
 
-/* An fd's registration in this thread's loop: made on the first wait on
- * the fd and kept, its event mask following its waiters, until the fd is
- * forgotten (closed). libev applies mask changes lazily at the next poll,
- * so a wait costs no epoll_ctl unless the mask really changes. */
-struct green__fdw {
-    ev_io io;                 /* io.data == this */
-    struct green__link nodes; /* struct iowait, in arrival order */
-    bool counted;             /* in t->nwatch (has waiters) */
-};
-
-/* One greenlet's interest in one fd. A consumer (a read, an accept) is
- * woken alone for an event, so that one connection does not wake a
- * thousand greenlets in accept(); an observer (poll) is woken with every
- * other observer, since looking does not use the event up. */
-struct iowait {
-    struct green__link link;  /* in green__fdw.nodes while waiting */
-    struct greenlet *g;
-    unsigned short want, got; /* POLLIN/POLLOUT */
-    bool observe;
-};
-
-/* Appends g to the ready queue. */
-static inline void ready_push(struct green__thread *t, struct greenlet *g)
-{
-    g->state = GREEN__READY;
-    g->ready_next = NULL;
-    if (t->ready_tail != NULL) {
-        t->ready_tail->ready_next = g;
-    } else {
-        t->ready_head = g;
-    }
-    t->ready_tail = g;
-    t->nready++;
-}
-
+/* Takes the first greenlet off the ready queue (green__sched_push, in
+ * scheduler.h, appends). */
 static inline struct greenlet *ready_pop(struct green__thread *t)
 {
     struct greenlet *g = t->ready_head;
@@ -121,127 +103,6 @@ static struct greenlet *pick_next(struct green__thread *t)
 
 static void deadlock(struct green__thread *t);
 
-/* --- blocking monitor ----------------------------------------------------
- * gevent's max_blocking_time: a greenlet that keeps the hub from running
- * for longer than GREEN_MAX_BLOCKING_MS (default 100; 0 turns it off) is
- * named once on stderr, so that users find the call the patch did not
- * reach. The time a greenlet ran is measured when it parks or ends, from
- * the previous park or hub turn, with the coarse clock (a few ns, 4 ms
- * resolution); the yield path is left unmeasured, so a greenlet that
- * blocks and then yields is caught at the next hub turn, unnamed. */
-static double max_blocking = -1.0; /* seconds; 0 = off; < 0 = unread */
-
-static double blocking_limit(void)
-{
-    if (GREEN__UNLIKELY(max_blocking < 0.0)) {
-        double v = 0.1;
-        const char *e = getenv("GREEN_MAX_BLOCKING_MS");
-        if (e != NULL && *e != '\0') {
-            char *end;
-            long ms = strtol(e, &end, 10);
-            if (*end != '\0' || ms < 0 || ms > 86400000L) {
-                fprintf(stderr, "libgreen: GREEN_MAX_BLOCKING_MS=%s: "
-                                "expected milliseconds (0 = off); using "
-                                "100\n", e);
-            } else {
-                v = ms / 1e3;
-            }
-        }
-        max_blocking = v;
-    }
-    return max_blocking;
-}
-
-static double coarse_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Checks how long the hub has been away; g, if not NULL, is who ran. */
-static void monitor(struct green__thread *t, struct greenlet *g)
-{
-    double limit = blocking_limit();
-    if (limit == 0.0) {
-        return;
-    }
-    double now = coarse_now();
-    double prev = t->stamp; /* 0: nothing stamped yet */
-    double ran = now - prev;
-    t->stamp = now;
-    if (prev == 0.0 || ran <= limit) {
-        return;
-    }
-    char a[80];
-    if (g == NULL) {
-        fprintf(stderr, "libgreen: the hub did not run for %.0f ms: a "
-                        "greenlet blocked the OS thread in a call the "
-                        "patch does not reach\n", ran * 1e3);
-    } else if (!(g->flags & GREEN__REPORTED)) {
-        g->flags |= GREEN__REPORTED;
-        fprintf(stderr, "libgreen: greenlet %s kept the hub from running "
-                        "for %.0f ms (GREEN_MAX_BLOCKING_MS=%.0f): it "
-                        "blocked the OS thread in a call the patch does not "
-                        "reach, or computed without yielding\n",
-                green__greenlet_label(g, a, sizeof(a)), ran * 1e3,
-                limit * 1e3);
-    }
-}
-
-/* --- signals ---------------------------------------------------------- */
-
-int green__signal_handlers;
-
-/* Whether only a signal could still wake someone: the program has
- * handlers, and the main greenlet waits where a signal would end the
- * system call (alarm(1); sem_wait(...) is not a deadlock). */
-static bool signal_may_wake(struct green__thread *t)
-{
-    return green__signal_handlers != 0 && t->sig_async != NULL &&
-           t->root.state == GREEN__PARKED &&
-           t->root.intr != GREEN__INTR_NEVER;
-}
-
-static void on_sig_async(struct ev_loop *loop, ev_async *w, int revents)
-{
-    (void)loop, (void)w, (void)revents; /* the hub turn does the work */
-}
-
-void green__hub_signal(bool restart)
-{
-    struct green__thread *t = green__thread_peek();
-    if (t == NULL || t->sig_async == NULL) {
-        return;
-    }
-    unsigned long gen = t->sig_gen + 1;
-    t->sig_gen = gen;
-    if (!restart) {
-        t->sig_norestart = gen;
-    }
-    ev_async_send(t->loop, t->sig_async);
-}
-
-/* Ends the root greenlet's wait with -EINTR if a signal handled since it
- * parked would have interrupted that system call. */
-static void deliver_signals(struct green__thread *t)
-{
-    unsigned long gen = t->sig_gen;
-    if (GREEN__LIKELY(gen == t->sig_seen)) {
-        return;
-    }
-    t->sig_seen = gen;
-    struct greenlet *r = &t->root;
-    if (r->state != GREEN__PARKED || r->intr == GREEN__INTR_NEVER) {
-        return;
-    }
-    unsigned long last = r->intr == GREEN__INTR_ALWAYS ? gen
-                                                       : t->sig_norestart;
-    if (last > r->park_gen) {
-        green__hub_wake(r, -EINTR);
-    }
-}
-
 static void *hub_run(void *arg)
 {
     struct green__thread *t = green__thread_peek();
@@ -249,18 +110,26 @@ static void *hub_run(void *arg)
     (void)arg;
     for (;;) {
         if (t->ready_head == NULL) {
-            if (t->nwatch == 0 && !signal_may_wake(t)) {
+            if (t->nwatch == 0 && !green__signal_may_wake(t)) {
                 deadlock(t);
                 continue;
             }
-            monitor(t, NULL);
+            green__monitor(t, NULL);
             ev_run(loop, EVRUN_ONCE);
         } else {
-            monitor(t, NULL);
+            green__monitor(t, NULL);
             ev_run(loop, EVRUN_NOWAIT);
         }
-        t->stamp = max_blocking > 0.0 ? coarse_now() : 0.0;
-        deliver_signals(t);
+        green__monitor_stamp(t);
+        t->hub_turns++;
+        t->turn_time = ev_now(loop);
+        green__remote_poll(t);
+        green__deliver_signals(t);
+        green__dump_poll(t);
+        if (GREEN__UNLIKELY(__atomic_load_n(&green__handoff_want,
+                                            __ATOMIC_RELAXED))) {
+            green__handoff_replenish(); /* the last spare took this hub */
+        }
         t->budget = t->nready > GREEN__BUDGET ? t->nready : GREEN__BUDGET;
         struct greenlet *next = pick_next(t);
         if (next != t->hub) {
@@ -282,29 +151,35 @@ static int hub_create(struct green__thread *t)
         free(h);
         return -ENOMEM;
     }
+    /* The async that signals and remote wake-ups need, before anything
+     * that is harder to take back. */
+    green__sigbridge_start(t);
+    if (t->sig_async == NULL) {
+        ev_loop_destroy(t->loop);
+        t->loop = NULL;
+        free(h);
+        return -ENOMEM;
+    }
     green__greenlet_init(h, t, hub_run, &t->root, GREEN__HUB_STACK);
     h->flags |= GREEN__HUB;
     h->name = NULL;
     if (green__greenlet_prepare(t, h) != 0) {
+        green__sigbridge_stop(t);
         ev_loop_destroy(t->loop);
         t->loop = NULL;
         t->root.live_children--;
         free(h);
         return -ENOMEM;
     }
-    ev_async *a = malloc(sizeof(*a));
-    if (a != NULL) { /* without it, signals do not interrupt waits */
-        ev_async_init(a, on_sig_async);
-        ev_async_start(t->loop, a); /* not in nwatch: it wakes no one */
-    }
-    t->sig_async = a;
     h->state = GREEN__PARKED;
     t->hub = h;
+    t->turn_time = ev_now(t->loop);
+    green__monitor_hub(t);
+    green__handoff_hub(t);
     return 0;
 }
 
-/* The calling thread's state with a hub, or NULL if one cannot be made. */
-static struct green__thread *hub_thread(void)
+struct green__thread *green__hub_thread(void)
 {
     struct green__thread *t = green__thread_get();
     if (GREEN__UNLIKELY(t == NULL || (t->hub == NULL && hub_create(t) != 0))) {
@@ -333,38 +208,11 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     green__hub_wake(g, -ETIMEDOUT);
 }
 
-/* The thread of a greenlet about to block, or NULL with the reason in
- * *err: -ENOMEM (no hub), -EPERM (the hub itself), -ECANCELED (killed and
- * not shielded). */
-static struct green__thread *may_block(int *err)
-{
-    struct green__thread *t = hub_thread();
-    if (t == NULL) {
-        *err = -ENOMEM;
-        return NULL;
-    }
-    unsigned flags = t->current->flags;
-    if (flags & GREEN__HUB) {
-        *err = -EPERM;
-        return NULL;
-    }
-    if ((flags & (GREEN__CANCELLED | GREEN__SHIELD)) == GREEN__CANCELLED) {
-        *err = -ECANCELED;
-        return NULL;
-    }
-    return t;
-}
-
-int green__hub_park(double timeout, const char *what, const void *obj)
-{
-    return green__hub_park_intr(timeout, what, obj, GREEN__INTR_NEVER);
-}
-
 int green__hub_park_intr(double timeout, const char *what, const void *obj,
                          int intr)
 {
     int err;
-    struct green__thread *t = may_block(&err);
+    struct green__thread *t = green__may_block(&err);
     if (t == NULL) {
         return err;
     }
@@ -389,16 +237,26 @@ int green__hub_park_intr(double timeout, const char *what, const void *obj,
         ev_timer_start(t->loop, &tw);
         t->nwatch++;
     }
-    if (max_blocking != 0.0) {
-        monitor(t, self);
-    }
+    green__monitor_ran(t, self);
     self->state = GREEN__PARKED;
+    /* The wait descriptor (internal.h): the time of the last hub turn,
+     * or the one just updated for the timer; no clock read, so that an
+     * untimed park costs a load and two stores more. */
+    if (timed) {
+        self->wait_since = ev_now(t->loop);
+        self->wait_until = self->wait_since + timeout;
+    } else {
+        self->wait_since = t->turn_time;
+        self->wait_until = HUGE_VAL;
+    }
     self->wait_what = what;
     self->wait_obj = obj;
     self->wake = 0;
     self->intr = (unsigned char)intr;
-    self->park_gen = t->sig_gen;
     int r = schedule(t);
+    if (GREEN__UNLIKELY(self->sig_pend & ~self->sig_mask)) {
+        green__sig_resume(t, self); /* the handlers of its EINTR */
+    }
     self->intr = GREEN__INTR_NEVER;
     if (timed && ev_is_active(&tw)) {
         ev_timer_stop(t->loop, &tw);
@@ -412,43 +270,34 @@ int green__hub_park_intr(double timeout, const char *what, const void *obj,
 
 void green__hub_wake(struct greenlet *g, int code)
 {
-    if (code == -ECANCELED && (g->flags & GREEN__SHIELD)) {
-        return; /* shielded: the kill takes effect at its next wait */
-    }
-    if (g->state == GREEN__PARKED && !(g->flags & GREEN__HUB)) {
-        /* Out of its wait queue at once: the first event wins, and no
-         * later hand-off (an item, a lock) may go to a greenlet that has
-         * already been woken for something else. */
-        if (green__link_linked(&g->wait)) {
-            green__link_remove(&g->wait);
-        }
-        g->wake = code;
-        ready_push(g->thread, g);
-    }
+    green__sched_wake(g, code);
 }
 
 void green__hub_ready(struct greenlet *g)
 {
-    ready_push(g->thread, g);
+    green__sched_push(g->thread, g);
 }
 
 int green__hub_yield(void)
 {
     int err;
-    struct green__thread *t = may_block(&err);
+    struct green__thread *t = green__may_block(&err);
     if (t == NULL) {
         return err;
     }
-    ready_push(t, t->current);
-    return schedule(t);
+    struct greenlet *self = t->current;
+    green__sched_push(t, self);
+    int r = schedule(t);
+    if (GREEN__UNLIKELY(self->sig_pend & ~self->sig_mask)) {
+        green__sig_resume(t, self);
+    }
+    return r;
 }
 
 _Noreturn void green__hub_exit(void *result)
 {
     struct green__thread *t = green__thread_peek();
-    if (max_blocking != 0.0) {
-        monitor(t, t->current);
-    }
+    green__monitor_ran(t, t->current);
     if (GREEN__UNLIKELY(t->fork_sole == t->current)) {
         exit(0); /* the last thread of a forked child ended */
     }
@@ -460,13 +309,13 @@ static void on_later(struct ev_loop *loop, ev_timer *w, int revents)
     struct later *l = (struct later *)w;
     (void)loop, (void)revents;
     l->g->thread->nwatch--;
-    ready_push(l->g->thread, l->g);
+    green__sched_push(l->g->thread, l->g);
     free(l);
 }
 
 void *green__hub_ready_later(struct greenlet *g, double seconds, int *err)
 {
-    struct green__thread *t = hub_thread();
+    struct green__thread *t = green__hub_thread();
     struct later *l = t != NULL ? malloc(sizeof(*l)) : NULL;
     if (l == NULL) {
         *err = -ENOMEM;
@@ -492,312 +341,6 @@ void green__hub_cancel_later(void *timer)
     free(l);
 }
 
-/* --- fd waits ------------------------------------------------------------ */
-
-/* The registration of fd, made on first use. NULL with *err = -EBADF for
- * an fd that is not open (libev asserts if the kernel refuses one, so the
- * fd is checked before it is first registered), or -ENOMEM. */
-static struct green__fdw *fdw_get(struct green__thread *t, int fd, int *err)
-{
-    *err = -ENOMEM;
-    if ((size_t)fd >= t->nfds) {
-        size_t n = t->nfds != 0 ? t->nfds : 64;
-        while (n <= (size_t)fd) {
-            n *= 2;
-        }
-        struct green__fdw **a = realloc(t->fds, n * sizeof(*a));
-        if (a == NULL) {
-            return NULL;
-        }
-        for (size_t i = t->nfds; i < n; i++) {
-            a[i] = NULL;
-        }
-        t->fds = a;
-        t->nfds = n;
-    }
-    struct green__fdw *w = t->fds[fd];
-    if (w == NULL && GREEN_REAL(fcntl)(fd, F_GETFD) == -1) {
-        *err = -EBADF;
-        return NULL;
-    }
-    if (w == NULL && (w = malloc(sizeof(*w))) != NULL) {
-        ev_io_init(&w->io, NULL, fd, 0);
-        w->io.data = w;
-        w->nodes.prev = w->nodes.next = &w->nodes;
-        w->counted = false;
-        t->fds[fd] = w;
-    }
-    return w;
-}
-
-static void on_io(struct ev_loop *loop, ev_io *io, int revents);
-
-/* What w's waiters want, as libev events. */
-static int fdw_want(const struct green__fdw *w)
-{
-    int want = 0;
-    for (const struct green__link *l = w->nodes.next; l != &w->nodes;
-         l = l->next) {
-        const struct iowait *n = GREEN__CONTAINER(l, struct iowait, link);
-        want |= (n->want & POLLIN ? EV_READ : 0) |
-                (n->want & POLLOUT ? EV_WRITE : 0);
-    }
-    return want;
-}
-
-/* Sets the registration's mask. The mask only grows while waiters come
- * and go: a greenlet that reads, is woken, and reads again must not cost
- * two epoll_ctl calls per round trip. It shrinks in on_io(), when an
- * event fires that nobody waits for. t->nwatch counts registrations with
- * a waiter: an armed fd that nobody waits for cannot wake anyone. */
-static void fdw_set(struct green__thread *t, struct green__fdw *w, int mask)
-{
-    bool active = ev_is_active(&w->io);
-    int have = active ? (w->io.events & (EV_READ | EV_WRITE)) : 0;
-    if (mask != have) {
-        if (active) {
-            ev_io_stop(t->loop, &w->io);
-        }
-        if (mask != 0) {
-            if (!active && w->io.cb != on_io) { /* first start */
-                ev_io_set(&w->io, w->io.fd, mask);
-                ev_set_cb(&w->io, on_io);
-            } else {
-                ev_io_modify(&w->io, mask);
-            }
-            ev_io_start(t->loop, &w->io);
-        }
-    }
-    bool waited = !green__link_empty(&w->nodes);
-    if (waited != w->counted) {
-        w->counted = waited;
-        if (waited) {
-            t->nwatch++;
-        } else {
-            t->nwatch--;
-        }
-    }
-}
-
-/* After a waiter joined or left: the mask grows if needed. */
-static void fdw_update(struct green__thread *t, struct green__fdw *w)
-{
-    int have = ev_is_active(&w->io) ? (w->io.events & (EV_READ | EV_WRITE))
-                                    : 0;
-    fdw_set(t, w, have | fdw_want(w));
-}
-
-/* Takes n off its fd and wakes its greenlet with code. */
-static void iowait_fire(struct iowait *n, unsigned short got, int code)
-{
-    n->got = got;
-    green__link_remove(&n->link);
-    green__hub_wake(n->g, code);
-}
-
-/* Wakes, for each event that fired, every observer that wants it and the
- * first consumer that does. If the fd stays ready, the next poll wakes
- * the next consumer. */
-static void on_io(struct ev_loop *loop, ev_io *io, int revents)
-{
-    struct green__fdw *w = io->data;
-    struct green__thread *t = green__thread_peek();
-    (void)loop;
-    int got = (revents & EV_READ ? POLLIN : 0) |
-              (revents & EV_WRITE ? POLLOUT : 0);
-    int left = got;
-    bool bad = (revents & EV_ERROR) != 0; /* libev found the fd invalid */
-    struct green__link *l = w->nodes.next;
-    while (l != &w->nodes) {
-        struct iowait *n = GREEN__CONTAINER(l, struct iowait, link);
-        l = l->next;
-        if (bad) {
-            iowait_fire(n, n->want, n->observe ? 0 : -EBADF);
-        } else if (n->observe ? (n->want & got) : (n->want & left)) {
-            if (!n->observe) {
-                left &= ~n->want;
-            }
-            iowait_fire(n, (unsigned short)(n->want & got), 0);
-        }
-    }
-    /* Events that fired keep their bit only if someone still waits for
-     * them or was just woken by them (it will most likely wait again);
-     * a bit that fired for nobody is dropped. */
-    int fired = revents & (EV_READ | EV_WRITE);
-    int keep = (w->io.events & (EV_READ | EV_WRITE)) & ~fired;
-    int woke = ((got & ~left) & POLLIN ? EV_READ : 0) |
-               ((got & ~left) & POLLOUT ? EV_WRITE : 0);
-    fdw_set(t, w, bad ? 0 : (keep | woke | fdw_want(w)));
-}
-
-/* Links n for fd (registering the fd on first use). 0 or -EBADF,
- * -ENOMEM. */
-static int iowait_add(struct green__thread *t, struct iowait *n, int fd)
-{
-    int err;
-    struct green__fdw *w = fdw_get(t, fd, &err);
-    if (w == NULL) {
-        return err;
-    }
-    n->g = t->current;
-    n->got = 0;
-    n->link.prev = w->nodes.prev;
-    n->link.next = &w->nodes;
-    w->nodes.prev->next = &n->link;
-    w->nodes.prev = &n->link;
-    fdw_update(t, w);
-    return 0;
-}
-
-/* Unlinks n if no event took it, and updates its fd's mask. (The fd's
- * registration is looked up again: green_close() may have dropped it.) */
-static void iowait_drop(struct green__thread *t, struct iowait *n, int fd)
-{
-    if (green__link_linked(&n->link)) {
-        green__link_remove(&n->link);
-        struct green__fdw *w = (size_t)fd < t->nfds ? t->fds[fd] : NULL;
-        if (w != NULL) {
-            fdw_update(t, w);
-        }
-    }
-}
-
-int green__hub_io_wait(int fd, int events, double timeout)
-{
-    return green__hub_io_wait_intr(fd, events, timeout, GREEN__INTR_RESTART);
-}
-
-int green__hub_io_wait_intr(int fd, int events, double timeout, int intr)
-{
-    if (fd < 0) {
-        return -EBADF;
-    }
-    events &= POLLIN | POLLOUT;
-    if (events == 0 || green__check_timeout(timeout) != 0) {
-        return -EINVAL;
-    }
-    int err;
-    struct green__thread *t = may_block(&err);
-    if (t == NULL) {
-        return err;
-    }
-    struct iowait n = {.want = (unsigned short)events};
-    if ((err = iowait_add(t, &n, fd)) != 0) {
-        return err;
-    }
-    int r = green__hub_park_intr(timeout, "a wait on fd",
-                                 (void *)(intptr_t)fd, intr);
-    iowait_drop(t, &n, fd);
-    return r == 0 ? n.got : r;
-}
-
-int green__hub_poll_wait(const struct pollfd *fds, size_t nfds,
-                         double timeout)
-{
-    int err;
-    struct green__thread *t = may_block(&err);
-    if (t == NULL) {
-        return err;
-    }
-    struct iowait small[8];
-    struct iowait *n = nfds <= 8 ? small : calloc(nfds, sizeof(*n));
-    if (n == NULL) {
-        return -ENOMEM;
-    }
-    size_t added = 0;
-    for (size_t i = 0; i < nfds; i++) {
-        unsigned short want =
-            (unsigned short)(fds[i].events & (POLLIN | POLLOUT | POLLPRI));
-        want = (unsigned short)((want & POLLOUT) |
-                                (want & (POLLIN | POLLPRI) ? POLLIN : 0));
-        n[i] = (struct iowait){.want = want, .observe = true};
-        n[i].link.prev = n[i].link.next = &n[i].link;
-        if (fds[i].fd >= 0 && want != 0 &&
-            iowait_add(t, &n[i], fds[i].fd) == 0) {
-            added++;
-        }
-    }
-    int r = green__hub_park_intr(timeout, "poll", NULL, GREEN__INTR_ALWAYS);
-    for (size_t i = 0; i < nfds; i++) {
-        iowait_drop(t, &n[i], fds[i].fd);
-    }
-    if (n != small) {
-        free(n);
-    }
-    (void)added;
-    return r == 0 ? 1 : r;
-}
-
-void green__hub_io_forget(int fd)
-{
-    struct green__thread *t = green__thread_peek();
-    if (t == NULL || fd < 0 || (size_t)fd >= t->nfds || t->fds[fd] == NULL) {
-        return;
-    }
-    struct green__fdw *w = t->fds[fd];
-    if (ev_is_active(&w->io)) {
-        ev_io_stop(t->loop, &w->io);
-    }
-    if (w->counted) {
-        t->nwatch--;
-    }
-    /* Readers and writers fail with EBADF; pollers look again and see
-     * POLLNVAL. */
-    while (w->nodes.next != &w->nodes) {
-        struct iowait *n = GREEN__CONTAINER(w->nodes.next, struct iowait,
-                                            link);
-        iowait_fire(n, n->want, n->observe ? 0 : -EBADF);
-    }
-    free(w);
-    t->fds[fd] = NULL;
-}
-
-/* --- wait queues ---------------------------------------------------------- */
-
-int green__waitq_wait(struct green__waitq *q, double timeout,
-                      const char *what, const void *obj)
-{
-    struct greenlet *self = greenlet_current();
-    if (self == NULL) {
-        return -ENOMEM;
-    }
-    green__waitq_push(q, self);
-    int r = green__hub_park(timeout, what, obj);
-    if (green__link_linked(&self->wait)) {
-        green__link_remove(&self->wait); /* not woken by a waker */
-    }
-    return r;
-}
-
-int green__waitq_wait_handoff(struct green__waitq *q, double timeout,
-                              const char *what, const void *obj)
-{
-    bool handed = false;
-    struct greenlet *self = greenlet_current();
-    self->wait_data = &handed;
-    int r = green__waitq_wait(q, timeout, what, obj);
-    self->wait_data = NULL;
-    return handed ? 0 : r;
-}
-
-struct greenlet *green__waitq_handoff(struct green__waitq *q)
-{
-    struct greenlet *g = green__waitq_pop(q);
-    if (g != NULL) {
-        *(bool *)g->wait_data = true;
-        green__hub_wake(g, 0);
-    }
-    return g;
-}
-
-void green__waitq_wake_all(struct green__waitq *q, int code)
-{
-    struct greenlet *g;
-    while ((g = green__waitq_pop(q)) != NULL) {
-        green__hub_wake(g, code);
-    }
-}
-
 static const char *state_name(const struct greenlet *g)
 {
     switch (g->state) {
@@ -809,39 +352,55 @@ static const char *state_name(const struct greenlet *g)
     }
 }
 
+/* The report, line by line: a warning where something is patched (the
+ * program would hang natively), a debugging line in a program that
+ * patched nothing (its wait returns -EDEADLK, which says it). */
 static void deadlock(struct green__thread *t)
 {
-    char a[80], b[80];
-    fprintf(stderr, "libgreen: deadlock: every greenlet of this thread is "
-                    "blocked, and no fd, timer or ready greenlet is left "
-                    "that could wake one:\n");
+    char a[80], b[80], line[256];
+    int level = green__patch_settle() != 0 ? GREEN_LOG_WARNING
+                                           : GREEN_LOG_DEBUG;
+    bool say = green__log_on(level);
+    if (say) {
+        green__log(level, "deadlock: every greenlet of this thread is "
+                   "blocked, and no fd, timer or ready greenlet is left "
+                   "that could wake one:");
+    }
     size_t parked = 0;
     for (struct green__link *l = t->live.next; l != &t->live; l = l->next) {
         struct greenlet *g = GREEN__CONTAINER(l, struct greenlet, live);
         if (g->flags & GREEN__HUB) {
             continue;
         }
-        fprintf(stderr, "  greenlet %s: %s",
-                green__greenlet_label(g, a, sizeof(a)), state_name(g));
-        if (g->state == GREEN__PARKED) {
-            parked++;
-            fprintf(stderr, " %s", g->wait_what ? g->wait_what : "a wait");
+        parked += g->state == GREEN__PARKED;
+        if (!say) {
+            continue;
+        }
+        int n = snprintf(line, sizeof(line), "  greenlet %s: %s",
+                         green__greenlet_label(g, a, sizeof(a)),
+                         state_name(g));
+        if (g->state == GREEN__PARKED && n > 0 &&
+            (size_t)n < sizeof(line)) {
+            const char *what = g->wait_what ? g->wait_what : "a wait";
             if (g->wait_on != NULL) {
-                fprintf(stderr, " %s",
-                        green__greenlet_label(g->wait_on, b, sizeof(b)));
+                snprintf(line + n, sizeof(line) - (size_t)n, " %s %s", what,
+                         green__greenlet_label(g->wait_on, b, sizeof(b)));
             } else if (g->wait_obj != NULL) {
-                fprintf(stderr, " %p", g->wait_obj);
+                snprintf(line + n, sizeof(line) - (size_t)n, " %s %p", what,
+                         g->wait_obj);
+            } else {
+                snprintf(line + n, sizeof(line) - (size_t)n, " %s", what);
             }
         }
-        fputc('\n', stderr);
+        green__log(level, "%s", line);
     }
     if (t->root.state == GREEN__PARKED) {
         green__hub_wake(&t->root, -EDEADLK);
         return;
     }
     if (parked == 0) {
-        fprintf(stderr, "libgreen: nothing is waiting on the hub either; "
-                        "aborting\n");
+        green__log(GREEN_LOG_ERROR, "nothing is waiting on the hub either; "
+                   "aborting");
         abort();
     }
     for (struct green__link *l = t->live.next; l != &t->live; l = l->next) {
@@ -856,6 +415,7 @@ void green__hub_after_fork(void)
         return;
     }
     ev_loop_fork(t->loop);
+    green__sig_after_fork(t);
     struct greenlet *self = t->current;
     /* Everyone else stays where it is, never to run again: out of the
      * ready queue, and no longer PARKED, so no wake-up readies it. */
@@ -874,6 +434,7 @@ void green__hub_after_fork(void)
 
 void green__hub_thread_term(struct green__thread *t)
 {
+    green__monitor_forget(t);
     for (size_t i = 0; i < t->nfds; i++) {
         free(t->fds[i]);
     }
@@ -881,11 +442,7 @@ void green__hub_thread_term(struct green__thread *t)
     t->fds = NULL;
     t->nfds = 0;
     if (t->hub != NULL) {
-        if (t->sig_async != NULL) {
-            ev_async_stop(t->loop, t->sig_async);
-            free(t->sig_async);
-            t->sig_async = NULL;
-        }
+        green__sigbridge_stop(t);
         ev_loop_destroy(t->loop);
         t->loop = NULL;
         free(t->hub);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Cooperative I/O: the fd calls of the public API, which the preload's
  * interposers also use. Each behaves as libc's on a blocking thread,
  * except that only the calling greenlet waits.
@@ -18,19 +19,29 @@
  * the fd table (fd.h) and honoured: EAGAIN as the kernel would say it.
  *
  * Errors are negative errno values; errno is read on the line after each
- * call, before anything can switch. */
-#include "internal.h"
+ * call, before anything can switch.
+ *
+ * Close while waiting: when the program closes an fd a call here waits
+ * on (green__fd_close, the preload's close), the call goes on with the
+ * open file description, as the kernel's does: its wait moves to a
+ * private dup (iowait.c), and the call works on that dup (coop_at's *fd)
+ * until it returns, then lets go of it.
+ *
+ * Files. This one has the loop every call goes through (green__coop) and
+ * the reads and writes; sockio.c the socket calls (accept, connect,
+ * socket, socketpair, shutdown, setsockopt); fdctl.c pipes, dup, fcntl
+ * and ioctl; poll.c poll. coop.h is what they share. */
+#include "coop.h"
 
 #include "green/io.h"
 
 #include <fcntl.h>
 #include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fd.h"
 #include "real.h"
+#include "workers.h"
 
 int green_wait_fd(int fd, int events, double timeout)
 {
@@ -44,28 +55,17 @@ int green_close(int fd)
     return GREEN_REAL(close)(fd) == 0 ? 0 : -errno;
 }
 
-/* Records a new fd. A registration left under its number (the old fd
- * was closed behind libgreen's back, by fclose or glibc itself) is
- * dropped: the kernel forgot it with the old file. */
-static void made(int fd, enum green__fd_kind kind, int acc, bool bytes,
-                 bool nonblock)
+int green__fd_close(int fd)
 {
-    green__hub_io_forget(fd);
-    green__fd_made(fd, kind, acc, bytes, nonblock, nonblock);
+    struct green__fd *f = green__fd_slot(fd);
+    if (f != NULL && f->hidden) {
+        return -EBADF; /* not the program's: as if never opened */
+    }
+    green__hub_io_move(fd);
+    return green_close(fd);
 }
 
 /* --- the core loop ------------------------------------------------------- */
-
-/* One attempt at an operation: the real call, never blocking when
- * dontwait (MSG_DONTWAIT on a socket). Returns >= 0 or a negative errno. */
-typedef ssize_t (*op_fn)(int fd, void *arg, bool dontwait);
-
-/* The deadline of a call from the fd's SO_RCVTIMEO/SO_SNDTIMEO. */
-static double deadline_of(const struct green__fd *f, int events)
-{
-    double t = events == POLLIN ? f->rcvtimeo : f->sndtimeo;
-    return t > 0.0 ? green__now() + t : INFINITY;
-}
 
 /* Whether fd is ready for events now (or has an error to report). */
 static bool ready_now(int fd, int events)
@@ -74,9 +74,16 @@ static bool ready_now(int fd, int events)
     return GREEN_REAL(poll)(&p, 1, 0) != 0;
 }
 
-/* Waits for fd until the deadline: 0 to try again, -EAGAIN when the
- * deadline (the fd's own timeout) passed, or the wait's error. */
-static int wait_fd(int fd, int events, double deadline)
+/* Whether socket fd's reading side is shut down (POLLRDHUP). */
+static bool read_shut(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    return GREEN_REAL(poll)(&p, 1, 0) == 1 && (p.revents & POLLRDHUP);
+}
+
+/* green__coop_wait() on *fd; a wait that follows *fd when the program
+ * closes it (follow: *fd is then a private dup the caller holds). */
+static int coop_wait_at(int *fd, int events, double deadline, bool follow)
 {
     double left = GREEN_FOREVER;
     if (isfinite(deadline)) {
@@ -86,13 +93,44 @@ static int wait_fd(int fd, int events, double deadline)
         }
     }
     /* Linux never restarts a call on a socket with a timeout set. */
-    int r = green__hub_io_wait_intr(fd, events, left,
-                                    isfinite(deadline) ? GREEN__INTR_ALWAYS
-                                                       : GREEN__INTR_RESTART);
+    int intr = isfinite(deadline) ? GREEN__INTR_ALWAYS : GREEN__INTR_RESTART;
+    int r = follow ? green__hub_io_wait_follow(fd, events, left, intr)
+                   : green__hub_io_wait_intr(*fd, events, left, intr);
     if (r == -ETIMEDOUT && isfinite(deadline) && green__now() >= deadline) {
         return -EAGAIN;
     }
     return r < 0 ? r : 0;
+}
+
+int green__coop_wait(int fd, int events, double deadline)
+{
+    return coop_wait_at(&fd, events, deadline, false);
+}
+
+/* A wait when the hub has no memory to register fd: poll(2) itself,
+ * which blocks the OS thread (every green thread with it), as libc's
+ * call would, rather than fail a read with an ENOMEM read(2) does not
+ * have. 0 when ready, -EAGAIN at the deadline (a signal restarts it). */
+static int blocking_wait(int fd, int events, double deadline)
+{
+    for (;;) {
+        int ms = -1;
+        if (isfinite(deadline)) {
+            double left = deadline - green__now();
+            if (left <= 0.0) {
+                return -EAGAIN;
+            }
+            ms = left > 1e6 ? 1000000000 : (int)ceil(left * 1e3);
+        }
+        struct pollfd p = {.fd = fd, .events = (short)events};
+        int r = GREEN_REAL(poll)(&p, 1, ms);
+        if (r > 0) {
+            return 0;
+        }
+        if (r < 0 && errno != EINTR) {
+            return -errno;
+        }
+    }
 }
 
 /* Runs op until it does not say EAGAIN, waiting for the fd in between,
@@ -107,10 +145,18 @@ static int wait_fd(int fd, int events, double deadline)
  * transport stops reading on a short read for the same reason).
  * A wrong guess costs a hub turn, never a lost wake-up: the fd stays
  * registered with the level-triggered loop, which reports it at once if
- * it is readable. */
-static ssize_t coop(int fd, struct green__fd *f, int events, double deadline,
-                    op_fn op, void *arg, size_t want)
+ * it is readable.
+ *
+ * This is green__coop() on *fdp and *fp: when the program closes *fdp while
+ * the call waits, they become the private dup the wait moved to (and
+ * its entry, if *fp was fd's table entry; a caller's copy stays), which
+ * the caller holds until its call ends (release_at). */
+static ssize_t coop_at(int *fdp, struct green__fd **fp, int events,
+                       double deadline, green__coop_op op, void *arg,
+                       size_t want)
 {
+    int fd = *fdp;
+    struct green__fd *f = *fp;
     if (f == NULL || f->kind == GREEN__FD_FILE) {
         return op(fd, arg, false);
     }
@@ -122,9 +168,14 @@ static ssize_t coop(int fd, struct green__fd *f, int events, double deadline,
         (f->acc == O_RDONLY) != (events == POLLIN)) {
         return op(fd, arg, false);
     }
-    bool hint = want != 0 && f->bytes && !f->user_nonblock;
+    /* O_NONBLOCK as the call found it: one that blocks goes on blocking
+     * when another thread sets the flag meanwhile (a socket call samples
+     * it at entry). */
+    bool nonblock = f->user_nonblock;
+    bool hint = want != 0 && f->bytes && !nonblock;
     bool untried = hint && f->drained; /* waiting before any try */
     int failed = 0; /* how that wait ended, if in error */
+    bool woke = false; /* a wait said the fd was ready */
     if (untried) {
         f->drained = false;
         goto wait;
@@ -134,7 +185,9 @@ static ssize_t coop(int fd, struct green__fd *f, int events, double deadline,
         if (!f->sys_nonblock) {
             if (f->kind == GREEN__FD_SOCKET) {
                 dontwait = true;
-            } else if (!ready_now(fd, events)) {
+            } else if (!nonblock && !ready_now(fd, events)) {
+                /* (MSG_DONTWAIT on a pipe: the call is made as it is,
+                 * and says ENOTSOCK.) */
                 if (failed != 0) {
                     return failed;
                 }
@@ -148,14 +201,30 @@ static ssize_t coop(int fd, struct green__fd *f, int events, double deadline,
             }
             return r;
         }
-        if (f->user_nonblock) {
+        if (nonblock) {
             return -EAGAIN;
         }
         if (failed != 0) {
             return failed;
         }
+        /* A datagram socket shut down for reading polls readable and
+         * says EAGAIN to MSG_DONTWAIT, but a blocking read returns 0. */
+        if (woke && events == POLLIN && f->kind == GREEN__FD_SOCKET &&
+            !f->bytes && read_shut(fd)) {
+            return 0;
+        }
     wait:;
-        int w = wait_fd(fd, events, deadline);
+        int w = coop_wait_at(&fd, events, deadline, true);
+        if (w == -ENOMEM) {
+            w = blocking_wait(fd, events, deadline);
+        }
+        if (fd != *fdp) { /* closed meanwhile: on with the description */
+            if (f == green__fd_slot(*fdp)) {
+                f = green__fd_slot(fd);
+            }
+            *fdp = fd;
+            *fp = f;
+        }
         if (w != 0) {
             /* A signal or a timeout ends a call only while it blocks: if
              * the hint made it wait with data already there, the data
@@ -168,24 +237,53 @@ static ssize_t coop(int fd, struct green__fd *f, int events, double deadline,
             return w;
         }
         untried = false;
+        woke = true;
     }
 }
 
-#define RET(expr)                                                         \
-    do {                                                                  \
-        ssize_t r_ = (expr);                                              \
-        return r_ < 0 ? -errno : r_;                                      \
-    } while (0)
+/* The end of a call that used coop_at() on fd: its hold on a private dup
+ * the call moved to (at) goes. */
+static void release_at(int fd, int at)
+{
+    if (at != fd) {
+        green__hub_io_release(at);
+    }
+}
+
+int green__coop_wait_follow(int *fd, int events, double deadline)
+{
+    int r = coop_wait_at(fd, events, deadline, true);
+    return r == -ENOMEM ? blocking_wait(*fd, events, deadline) : r;
+}
+
+void green__coop_done(int fd, int at)
+{
+    release_at(fd, at);
+}
+
+ssize_t green__coop(int fd, struct green__fd *f, int events, double deadline,
+                    green__coop_op op, void *arg, size_t want)
+{
+    int at = fd;
+    ssize_t r = coop_at(&at, &f, events, deadline, op, arg, want);
+    release_at(fd, at);
+    return r;
+}
 
 /* --- reading --------------------------------------------------------------- */
 
 /* f for a call with these flags: MSG_DONTWAIT makes this call alone
- * non-blocking (a copy of the entry in *once says so). */
-static struct green__fd *per_call(struct green__fd *f, int flags,
+ * non-blocking (a copy of the entry in *once says so). The entry is
+ * brought up to date first: green__coop would otherwise resync the copy
+ * and lose the flag. */
+static struct green__fd *per_call(int fd, struct green__fd *f, int flags,
                                   struct green__fd *once)
 {
     if (f == NULL || !(flags & MSG_DONTWAIT)) {
         return f;
+    }
+    if (GREEN__UNLIKELY(f->epoch != green__fd_epoch)) {
+        green__fd_sync(fd, f);
     }
     *once = *f;
     once->user_nonblock = true;
@@ -205,46 +303,95 @@ static ssize_t op_read(int fd, void *a, bool dontwait)
 {
     struct buf_arg *b = a;
     if (dontwait) {
-        RET(GREEN_REAL(recv)(fd, b->buf, b->n, MSG_DONTWAIT));
+        GREEN__RET(GREEN_REAL(recv)(fd, b->buf, b->n, MSG_DONTWAIT));
     }
-    RET(GREEN_REAL(read)(fd, b->buf, b->n));
+    GREEN__RET(GREEN_REAL(read)(fd, b->buf, b->n));
 }
 
 ssize_t green_read(int fd, void *buf, size_t n)
 {
     if (n == 0) { /* the kernel answers at once, ready or not */
-        RET(GREEN_REAL(read)(fd, buf, 0));
+        GREEN__RET(GREEN_REAL(read)(fd, buf, 0));
     }
     struct green__fd *f = green__fd_get(fd);
     struct buf_arg b = {.buf = buf, .n = n};
-    return coop(fd, f, POLLIN, f ? deadline_of(f, POLLIN) : INFINITY,
-                op_read, &b, n);
+    if (f != NULL && f->kind == GREEN__FD_FILE) {
+        struct iovec v = {.iov_base = buf, .iov_len = n};
+        return green__file_read(fd, &v, 1, -1); /* a miss on a worker */
+    }
+    return green__coop(fd, f, POLLIN,
+                       f ? green__coop_deadline(f, POLLIN) : INFINITY,
+                       op_read, &b, n);
 }
 
 static ssize_t op_pread(int fd, void *a, bool dontwait)
 {
     struct buf_arg *b = a;
     (void)dontwait; /* pread on a socket fails with ESPIPE anyway */
-    RET(GREEN_REAL(pread)(fd, b->buf, b->n, b->off));
+    GREEN__RET(GREEN_REAL(pread)(fd, b->buf, b->n, b->off));
 }
 
 ssize_t green_pread(int fd, void *buf, size_t n, off_t off)
 {
     struct green__fd *f = green__fd_get(fd);
     struct buf_arg b = {.buf = buf, .n = n, .off = off};
+    if (f != NULL && f->kind == GREEN__FD_FILE && off >= 0 && n != 0) {
+        struct iovec v = {.iov_base = buf, .iov_len = n};
+        return green__file_read(fd, &v, 1, off); /* a miss on a worker */
+    }
     if (f != NULL && f->kind == GREEN__FD_SOCKET) {
         f = NULL; /* ESPIPE, at once */
     }
-    return coop(fd, f, POLLIN, f ? deadline_of(f, POLLIN) : INFINITY,
-                op_pread, &b, 0);
+    return green__coop(fd, f, POLLIN,
+                       f ? green__coop_deadline(f, POLLIN) : INFINITY,
+                       op_pread, &b, 0);
 }
 
 static ssize_t op_recvfrom(int fd, void *a, bool dontwait)
 {
     struct buf_arg *b = a;
-    RET(GREEN_REAL(recvfrom)(fd, b->buf, b->n,
-                             b->flags | (dontwait ? MSG_DONTWAIT : 0),
-                             b->addr, b->len));
+    GREEN__RET(GREEN_REAL(recvfrom)(fd, b->buf, b->n,
+                                    b->flags | (dontwait ? MSG_DONTWAIT : 0),
+                                    b->addr, b->len));
+}
+
+/* Whether a read with these flags is a MSG_WAITALL loop here: on a byte
+ * stream that blocks (a datagram or seqpacket socket returns one record
+ * whatever the flag says, and the kernel does that for us). The loop
+ * works on a snapshot of f taken now, kept current (its epoch) so that
+ * green__coop never resyncs it: O_NONBLOCK set by another thread while
+ * the call waits does not end it, as the kernel samples the flag once,
+ * when the call begins. */
+static bool waitall(int fd, struct green__fd *f, int flags)
+{
+    if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK) || f == NULL) {
+        return false;
+    }
+    if (GREEN__UNLIKELY(f->epoch != green__fd_epoch)) {
+        green__fd_sync(fd, f); /* O_NONBLOCK set through a dup */
+    }
+    return !f->user_nonblock && f->bytes;
+}
+
+static void iov_advance(struct msghdr *m, size_t done);
+
+/* Whether the next try of a MSG_WAITALL loop that has bytes already may
+ * be made: not when the socket has an error pending (POLLERR), which
+ * the kernel leaves for the next call after returning the bytes (a try
+ * would take it). */
+static bool waitall_more(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = 0};
+    return !(GREEN_REAL(poll)(&p, 1, 0) == 1 && (p.revents & POLLERR));
+}
+
+/* The deadline of a MSG_WAITALL loop's next wait: once bytes came, a
+ * handled signal ends the call with them, SA_RESTART or not, as the
+ * kernel's does; a finite deadline makes green__coop's wait one that
+ * any signal ends (a billion seconds is no timeout anyone sees). */
+static double waitall_deadline(double deadline, size_t done)
+{
+    return done > 0 && !isfinite(deadline) ? green__now() + 1e9 : deadline;
 }
 
 ssize_t green_recvfrom(int fd, void *buf, size_t n, int flags,
@@ -252,27 +399,35 @@ ssize_t green_recvfrom(int fd, void *buf, size_t n, int flags,
 {
     struct green__fd *f = green__fd_get(fd);
     struct green__fd once;
-    f = per_call(f, flags, &once);
-    double deadline = f ? deadline_of(f, POLLIN) : INFINITY;
+    f = per_call(fd, f, flags, &once);
+    double deadline = f ? green__coop_deadline(f, POLLIN) : INFINITY;
     struct buf_arg b = {.buf = buf, .n = n, .flags = flags & ~MSG_WAITALL,
                         .addr = addr, .len = len};
-    if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK) || f == NULL ||
-        f->user_nonblock) {
+    if (!waitall(fd, f, flags)) {
         b.flags = flags;
-        return coop(fd, f, POLLIN, deadline, op_recvfrom, &b,
+        return green__coop(fd, f, POLLIN, deadline, op_recvfrom, &b,
                     flags & (MSG_PEEK | MSG_OOB) ? 0 : n);
     }
     /* MSG_WAITALL: until n bytes, end of file, an error or the timeout;
      * bytes already received are returned rather than the error. */
+    struct green__fd snap = *f, *sf = &snap;
     size_t done = 0;
-    while (done < n) {
+    int at = fd; /* see coop_at() */
+    ssize_t r = 0;
+    while (done < n && (done == 0 || waitall_more(at))) {
         b.buf = (char *)buf + done;
         b.n = n - done;
-        ssize_t r = coop(fd, f, POLLIN, deadline, op_recvfrom, &b, b.n);
+        snap.epoch = green__fd_epoch; /* see waitall() */
+        r = coop_at(&at, &sf, POLLIN, waitall_deadline(deadline, done),
+                    op_recvfrom, &b, b.n);
         if (r <= 0) {
-            return done > 0 && r != -ECANCELED ? (ssize_t)done : r;
+            break;
         }
         done += (size_t)r;
+    }
+    release_at(fd, at);
+    if (r <= 0 && (done == 0 || r == -ECANCELED)) {
+        return r;
     }
     return (ssize_t)done;
 }
@@ -290,18 +445,71 @@ struct msg_arg {
 static ssize_t op_recvmsg(int fd, void *a, bool dontwait)
 {
     struct msg_arg *m = a;
-    RET(GREEN_REAL(recvmsg)(fd, m->msg,
-                            m->flags | (dontwait ? MSG_DONTWAIT : 0)));
+    GREEN__RET(GREEN_REAL(recvmsg)(fd, m->msg,
+                                   m->flags | (dontwait ? MSG_DONTWAIT : 0)));
 }
 
 ssize_t green_recvmsg(int fd, struct msghdr *msg, int flags)
 {
     struct green__fd *f = green__fd_get(fd);
     struct green__fd once;
-    f = per_call(f, flags, &once);
+    f = per_call(fd, f, flags, &once);
+    double deadline = f ? green__coop_deadline(f, POLLIN) : INFINITY;
     struct msg_arg m = {.msg = msg, .flags = flags};
-    return coop(fd, f, POLLIN, f ? deadline_of(f, POLLIN) : INFINITY,
-                op_recvmsg, &m, 0);
+    if (!waitall(fd, f, flags) || msg->msg_iovlen > IOV_MAX) {
+        return green__coop(fd, f, POLLIN, deadline, op_recvmsg, &m, 0);
+    }
+    /* MSG_WAITALL, as in green_recvfrom: the pieces after the first go
+     * into a copy of the iovec array moved past what came; the address
+     * and any ancillary data come with the first. */
+    size_t total = 0;
+    for (size_t i = 0; i < msg->msg_iovlen; i++) {
+        total += msg->msg_iov[i].iov_len;
+    }
+    struct iovec small[8];
+    struct iovec *copy = msg->msg_iovlen <= 8
+                             ? small
+                             : malloc(msg->msg_iovlen * sizeof(*copy));
+    if (copy == NULL) {
+        return -ENOMEM;
+    }
+    memcpy(copy, msg->msg_iov, msg->msg_iovlen * sizeof(*copy));
+    struct msghdr part = *msg;
+    part.msg_iov = copy;
+    m.msg = &part;
+    m.flags = flags & ~MSG_WAITALL;
+    struct green__fd snap = *f, *sf = &snap;
+    size_t done = 0;
+    ssize_t r = 0;
+    int at = fd; /* see coop_at() */
+    while (done < total && (done == 0 || waitall_more(at))) {
+        snap.epoch = green__fd_epoch; /* see waitall() */
+        r = coop_at(&at, &sf, POLLIN, waitall_deadline(deadline, done),
+                    op_recvmsg, &m, total - done);
+        if (r <= 0) {
+            break;
+        }
+        if (done == 0) {
+            msg->msg_namelen = part.msg_namelen;
+            msg->msg_controllen = part.msg_controllen;
+            msg->msg_flags = 0;
+            part.msg_name = NULL;
+            part.msg_namelen = 0;
+            part.msg_control = NULL;
+            part.msg_controllen = 0;
+        }
+        msg->msg_flags |= part.msg_flags;
+        done += (size_t)r;
+        iov_advance(&part, (size_t)r);
+    }
+    release_at(fd, at);
+    if (copy != small) {
+        free(copy);
+    }
+    if (r < 0 && (done == 0 || r == -ECANCELED)) {
+        return r;
+    }
+    return (ssize_t)done;
 }
 
 struct iov_arg {
@@ -315,9 +523,9 @@ static ssize_t op_readv(int fd, void *a, bool dontwait)
     if (dontwait) {
         struct msghdr m = {.msg_iov = (struct iovec *)v->iov,
                            .msg_iovlen = (size_t)v->n};
-        RET(GREEN_REAL(recvmsg)(fd, &m, MSG_DONTWAIT));
+        GREEN__RET(GREEN_REAL(recvmsg)(fd, &m, MSG_DONTWAIT));
     }
-    RET(GREEN_REAL(readv)(fd, v->iov, v->n));
+    GREEN__RET(GREEN_REAL(readv)(fd, v->iov, v->n));
 }
 
 /* Whether an iovec array holds no bytes (the kernel answers at once). */
@@ -334,22 +542,26 @@ static bool iov_empty(const struct iovec *iov, int n)
 ssize_t green_readv(int fd, const struct iovec *iov, int n)
 {
     if (n <= 0 || iov_empty(iov, n)) {
-        RET(GREEN_REAL(readv)(fd, iov, n));
+        GREEN__RET(GREEN_REAL(readv)(fd, iov, n));
     }
     struct green__fd *f = green__fd_get(fd);
     struct iov_arg v = {.iov = iov, .n = n};
+    if (f != NULL && f->kind == GREEN__FD_FILE) {
+        return green__file_read(fd, iov, n, -1); /* a miss on a worker */
+    }
     size_t want = 0;
     for (int i = 0; i < n; i++) {
         want += iov[i].iov_len;
     }
-    return coop(fd, f, POLLIN, f ? deadline_of(f, POLLIN) : INFINITY,
-                op_readv, &v, want);
+    return green__coop(fd, f, POLLIN,
+                       f ? green__coop_deadline(f, POLLIN) : INFINITY,
+                       op_readv, &v, want);
 }
 
 /* --- writing --------------------------------------------------------------- */
 
 /* A blocking write writes everything (the kernel loops for a blocking
- * socket or pipe): so do these, one coop() at a time. A later failure
+ * socket or pipe): so do these, one green__coop() at a time. A later failure
  * after some bytes went returns the count, as the kernel does; a kill
  * (-ECANCELED), a timeout scope (-ETIMEDOUT) or a close (-EBADF) is
  * reported as such. */
@@ -376,53 +588,59 @@ static ssize_t op_write(int fd, void *a, bool dontwait)
 {
     struct buf_arg *b = a;
     if (dontwait) {
-        RET(GREEN_REAL(send)(fd, b->buf, b->n, MSG_DONTWAIT));
+        GREEN__RET(GREEN_REAL(send)(fd, b->buf, b->n, MSG_DONTWAIT));
     }
-    RET(GREEN_REAL(write)(fd, b->buf, b->n));
+    GREEN__RET(GREEN_REAL(write)(fd, b->buf, b->n));
 }
 
 static ssize_t op_pwrite(int fd, void *a, bool dontwait)
 {
     struct buf_arg *b = a;
     (void)dontwait;
-    RET(GREEN_REAL(pwrite)(fd, b->buf, b->n, b->off));
+    GREEN__RET(GREEN_REAL(pwrite)(fd, b->buf, b->n, b->off));
 }
 
 static ssize_t op_sendto(int fd, void *a, bool dontwait)
 {
     struct buf_arg *b = a;
-    RET(GREEN_REAL(sendto)(fd, b->buf, b->n,
-                           b->flags | (dontwait ? MSG_DONTWAIT : 0),
-                           b->addr, b->len ? *b->len : 0));
+    GREEN__RET(GREEN_REAL(sendto)(fd, b->buf, b->n,
+                                  b->flags | (dontwait ? MSG_DONTWAIT : 0),
+                                  b->addr, b->len ? *b->len : 0));
 }
 
 /* The write-everything loop over a flat buffer. */
-static ssize_t write_all(int fd, struct green__fd *f, op_fn op,
+static ssize_t write_all(int fd, struct green__fd *f, green__coop_op op,
                          struct buf_arg *b)
 {
-    if (f == NULL || f->kind == GREEN__FD_FILE || f->user_nonblock) {
-        return coop(fd, f, POLLOUT, INFINITY, op, b, 0);
+    if (f != NULL && GREEN__UNLIKELY(f->epoch != green__fd_epoch)) {
+        green__fd_sync(fd, f); /* before the choice below */
     }
-    double deadline = deadline_of(f, POLLOUT);
+    if (f == NULL || f->kind == GREEN__FD_FILE || f->user_nonblock) {
+        return green__coop(fd, f, POLLOUT, INFINITY, op, b, 0);
+    }
+    double deadline = green__coop_deadline(f, POLLOUT);
     const char *p = b->buf;
     size_t n = b->n, done = 0;
+    int at = fd; /* see coop_at() */
+    ssize_t r;
     do {
         b->buf = (void *)(p + done);
         b->n = piece(f, n - done);
-        ssize_t r = coop(fd, f, POLLOUT, deadline, op, b, 0);
+        r = coop_at(&at, &f, POLLOUT, deadline, op, b, 0);
         if (r < 0) {
-            return partial(done, r);
+            break;
         }
         done += (size_t)r;
         b->off += r;
     } while (done < n);
-    return (ssize_t)done;
+    release_at(fd, at);
+    return r < 0 ? partial(done, r) : (ssize_t)done;
 }
 
 ssize_t green_write(int fd, const void *buf, size_t n)
 {
     if (n == 0) {
-        RET(GREEN_REAL(write)(fd, buf, 0));
+        GREEN__RET(GREEN_REAL(write)(fd, buf, 0));
     }
     struct buf_arg b = {.buf = (void *)buf, .n = n};
     return write_all(fd, green__fd_get(fd), op_write, &b);
@@ -443,7 +661,7 @@ ssize_t green_sendto(int fd, const void *buf, size_t n, int flags,
 {
     struct green__fd *f = green__fd_get(fd);
     struct green__fd once;
-    f = per_call(f, flags, &once);
+    f = per_call(fd, f, flags, &once);
     struct buf_arg b = {.buf = (void *)buf, .n = n, .flags = flags,
                         .addr = (struct sockaddr *)addr, .len = &len};
     return write_all(fd, f, op_sendto, &b);
@@ -462,17 +680,17 @@ struct smsg_arg {
 static ssize_t op_sendmsg(int fd, void *a, bool dontwait)
 {
     struct smsg_arg *m = a;
-    RET(GREEN_REAL(sendmsg)(fd, &m->msg,
-                            m->flags | (dontwait ? MSG_DONTWAIT : 0)));
+    GREEN__RET(GREEN_REAL(sendmsg)(fd, &m->msg,
+                                   m->flags | (dontwait ? MSG_DONTWAIT : 0)));
 }
 
 static ssize_t op_writev(int fd, void *a, bool dontwait)
 {
     struct smsg_arg *m = a;
     if (dontwait) {
-        RET(GREEN_REAL(sendmsg)(fd, &m->msg, MSG_DONTWAIT));
+        GREEN__RET(GREEN_REAL(sendmsg)(fd, &m->msg, MSG_DONTWAIT));
     }
-    RET(GREEN_REAL(writev)(fd, m->msg.msg_iov, (int)m->msg.msg_iovlen));
+    GREEN__RET(GREEN_REAL(writev)(fd, m->msg.msg_iov, (int)m->msg.msg_iovlen));
 }
 
 /* Drops the first `done` bytes from the iovec array (a copy). */
@@ -490,18 +708,21 @@ static void iov_advance(struct msghdr *m, size_t done)
 }
 
 /* The write-everything loop over an iovec array. */
-static ssize_t writev_all(int fd, struct green__fd *f, op_fn op,
+static ssize_t writev_all(int fd, struct green__fd *f, green__coop_op op,
                           struct smsg_arg *m)
 {
     size_t total = 0;
     for (size_t i = 0; i < m->msg.msg_iovlen; i++) {
         total += m->msg.msg_iov[i].iov_len;
     }
+    if (f != NULL && GREEN__UNLIKELY(f->epoch != green__fd_epoch)) {
+        green__fd_sync(fd, f); /* before the choice below */
+    }
     if (f == NULL || f->kind == GREEN__FD_FILE || f->user_nonblock ||
         m->msg.msg_iovlen > IOV_MAX) {
-        return coop(fd, f, POLLOUT, INFINITY, op, m, 0);
+        return green__coop(fd, f, POLLOUT, INFINITY, op, m, 0);
     }
-    double deadline = deadline_of(f, POLLOUT);
+    double deadline = green__coop_deadline(f, POLLOUT);
     /* The first attempt uses the caller's array; a partial write moves
      * on in a copy. A blocking pipe takes PIPE_BUF pieces (flat). */
     if (f->kind == GREEN__FD_STREAM && !f->sys_nonblock && total > PIPE_BUF) {
@@ -520,14 +741,17 @@ static ssize_t writev_all(int fd, struct green__fd *f, op_fn op,
         free(flat);
         return r;
     }
-    ssize_t r = coop(fd, f, POLLOUT, deadline, op, m, 0);
+    int at = fd; /* see coop_at() */
+    ssize_t r = coop_at(&at, &f, POLLOUT, deadline, op, m, 0);
     if (r < 0 || (size_t)r == total) {
+        release_at(fd, at);
         return r;
     }
     struct iovec small[8];
     size_t niov = m->msg.msg_iovlen;
     struct iovec *copy = niov <= 8 ? small : malloc(niov * sizeof(*copy));
     if (copy == NULL) {
+        release_at(fd, at);
         return r;
     }
     memcpy(copy, m->msg.msg_iov, niov * sizeof(*copy));
@@ -537,13 +761,14 @@ static ssize_t writev_all(int fd, struct green__fd *f, op_fn op,
     size_t done = (size_t)r;
     iov_advance(&m->msg, done);
     while (done < total) {
-        r = coop(fd, f, POLLOUT, deadline, op, m, 0);
+        r = coop_at(&at, &f, POLLOUT, deadline, op, m, 0);
         if (r < 0) {
             break;
         }
         done += (size_t)r;
         iov_advance(&m->msg, (size_t)r);
     }
+    release_at(fd, at);
     if (copy != small) {
         free(copy);
     }
@@ -553,7 +778,7 @@ static ssize_t writev_all(int fd, struct green__fd *f, op_fn op,
 ssize_t green_writev(int fd, const struct iovec *iov, int n)
 {
     if (n <= 0 || iov_empty(iov, n)) {
-        RET(GREEN_REAL(writev)(fd, iov, n));
+        GREEN__RET(GREEN_REAL(writev)(fd, iov, n));
     }
     struct smsg_arg m = {.msg = {.msg_iov = (struct iovec *)iov,
                                  .msg_iovlen = (size_t)n}};
@@ -564,335 +789,7 @@ ssize_t green_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     struct green__fd *f = green__fd_get(fd);
     struct green__fd once;
-    f = per_call(f, flags, &once);
+    f = per_call(fd, f, flags, &once);
     struct smsg_arg m = {.msg = *msg, .flags = flags};
     return writev_all(fd, f, op_sendmsg, &m);
-}
-
-/* --- connections ------------------------------------------------------------ */
-
-struct accept_arg {
-    struct sockaddr *addr;
-    socklen_t *len;
-    int flags;
-};
-
-static ssize_t op_accept(int fd, void *a, bool dontwait)
-{
-    struct accept_arg *x = a;
-    (void)dontwait;
-    RET(GREEN_REAL(accept4)(fd, x->addr, x->len, x->flags));
-}
-
-int green_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
-{
-    struct green__fd *f = green__fd_get(fd);
-    struct accept_arg x = {addr, len, flags};
-    if (f != NULL && f->kind == GREEN__FD_SOCKET && !f->sys_nonblock) {
-        /* accept has no MSG_DONTWAIT: the listening socket's description
-         * must be non-blocking (it stays so; the program sees its own
-         * flags). */
-        int e = green__fd_set_sys_nonblock(fd, f);
-        if (e != 0) {
-            return e;
-        }
-    }
-    ssize_t r = coop(fd, f, POLLIN, f ? deadline_of(f, POLLIN) : INFINITY,
-                     op_accept, &x, 0);
-    if (r >= 0) {
-        bool nb = (flags & SOCK_NONBLOCK) != 0;
-        made((int)r, GREEN__FD_SOCKET, O_RDWR, f != NULL && f->bytes, nb);
-        struct green__fd *n = green__fd_slot((int)r);
-        if (n != NULL && f != NULL) { /* Linux copies these from the
-                                         listening socket */
-            n->rcvtimeo = f->rcvtimeo;
-            n->sndtimeo = f->sndtimeo;
-        }
-    }
-    return (int)r;
-}
-
-int green_accept(int fd, struct sockaddr *addr, socklen_t *len)
-{
-    return green_accept4(fd, addr, len, 0);
-}
-
-/* Puts fd's description back in blocking mode after a connect. */
-static void restore_blocking(int fd, struct green__fd *f, bool was)
-{
-    if (!was) {
-        int fl = GREEN_REAL(fcntl)(fd, F_GETFL);
-        if (fl != -1) {
-            GREEN_REAL(fcntl)(fd, F_SETFL, fl & ~O_NONBLOCK);
-        }
-        f->sys_nonblock = false;
-    }
-}
-
-int green_connect(int fd, const struct sockaddr *addr, socklen_t len)
-{
-    struct green__fd *f = green__fd_get(fd);
-    if (f == NULL || f->kind != GREEN__FD_SOCKET || f->user_nonblock) {
-        return GREEN_REAL(connect)(fd, addr, len) == 0 ? 0 : -errno;
-    }
-    /* connect has no MSG_DONTWAIT either: the description is made
-     * non-blocking for as long as the connect takes. */
-    bool was = f->sys_nonblock;
-    int e = was ? 0 : green__fd_set_sys_nonblock(fd, f);
-    if (e != 0) {
-        return e;
-    }
-    double deadline = deadline_of(f, POLLOUT);
-    /* Wait, then ask connect(2) again: it reports the outcome and moves
-     * the socket to connected, so a later connect says EISCONN as the
-     * kernel's would after a blocking one. */
-    bool first = true;
-    for (;;) {
-        e = GREEN_REAL(connect)(fd, addr, len) == 0 ? 0 : -errno;
-        bool pending = e == -EAGAIN || e == -EINPROGRESS ||
-                       (!first && e == -EALREADY);
-        if (!first && e == -EISCONN) {
-            e = 0;
-        }
-        first = false;
-        if (!pending) {
-            break;
-        }
-        int w = wait_fd(fd, POLLOUT, deadline);
-        if (w != 0) {
-            e = w == -EAGAIN ? -EINPROGRESS : w; /* SO_SNDTIMEO: as the
-                                                    kernel says it */
-            break;
-        }
-    }
-    if (e != -EBADF) {
-        restore_blocking(fd, f, was);
-    }
-    return e;
-}
-
-/* --- poll ------------------------------------------------------------------- */
-
-int green__poll_until(const struct pollfd *fds, size_t n, double timeout,
-                      int (*look)(void *), void *arg)
-{
-    if (green__check_timeout(timeout) != 0) {
-        return -EINVAL;
-    }
-    double deadline = isfinite(timeout) ? green__now() + timeout : INFINITY;
-    for (;;) {
-        int r = look(arg);
-        if (r != 0) {
-            return r;
-        }
-        double left = GREEN_FOREVER;
-        if (isfinite(deadline)) {
-            left = deadline - green__now();
-            if (left <= 0.0) {
-                return 0;
-            }
-        }
-        int w = green__hub_poll_wait(fds, n, left);
-        if (w == -ETIMEDOUT && green__now() >= deadline) {
-            return look(arg); /* a last look */
-        }
-        if (w < 0) {
-            return w;
-        }
-    }
-}
-
-struct poll_arg {
-    struct pollfd *fds;
-    nfds_t n;
-};
-
-static int look_poll(void *a)
-{
-    struct poll_arg *p = a;
-    int r = GREEN_REAL(poll)(p->fds, p->n, 0);
-    if (r < 0) {
-        return -errno;
-    }
-    /* A program that polls before it reads (select, then recv on a
-     * blocking socket) must not wait a hub turn in the read. */
-    for (nfds_t i = 0; r > 0 && i < p->n; i++) {
-        if (p->fds[i].revents & (POLLIN | POLLPRI | POLLHUP | POLLERR)) {
-            green__fd_readable(p->fds[i].fd);
-        }
-    }
-    return r;
-}
-
-int green_poll(struct pollfd *fds, nfds_t n, double timeout)
-{
-    struct poll_arg p = {fds, n};
-    return green__poll_until(fds, n, timeout, look_poll, &p);
-}
-
-/* --- making and configuring fds ------------------------------------------- */
-
-/* Whether a socket type (with its SOCK_* flags) is a byte stream. */
-static bool is_stream(int type)
-{
-    return (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) == SOCK_STREAM;
-}
-
-int green_socket(int domain, int type, int protocol)
-{
-    int fd = GREEN_REAL(socket)(domain, type, protocol);
-    if (fd < 0) {
-        return -errno;
-    }
-    bool nb = (type & SOCK_NONBLOCK) != 0;
-    made(fd, GREEN__FD_SOCKET, O_RDWR, is_stream(type), nb);
-    return fd;
-}
-
-int green_socketpair(int domain, int type, int protocol, int sv[2])
-{
-    if (GREEN_REAL(socketpair)(domain, type, protocol, sv) != 0) {
-        return -errno;
-    }
-    bool nb = (type & SOCK_NONBLOCK) != 0;
-    made(sv[0], GREEN__FD_SOCKET, O_RDWR, is_stream(type), nb);
-    made(sv[1], GREEN__FD_SOCKET, O_RDWR, is_stream(type), nb);
-    return 0;
-}
-
-int green_pipe2(int fds[2], int flags)
-{
-    if (GREEN_REAL(pipe2)(fds, flags) != 0) {
-        return -errno;
-    }
-    bool nb = (flags & O_NONBLOCK) != 0;
-    made(fds[0], GREEN__FD_STREAM, O_RDONLY, true, nb);
-    made(fds[1], GREEN__FD_STREAM, O_WRONLY, true, nb);
-    return 0;
-}
-
-/* After a dup onto fd2: it shares fd's description, so its entry. */
-static int dup_done(int fd, int fd2)
-{
-    if (fd2 < 0) {
-        return -errno;
-    }
-    if (fd2 != fd) {
-        green__hub_io_forget(fd2);
-        green__fd_get(fd);
-        green__fd_copy(fd, fd2);
-    }
-    return fd2;
-}
-
-int green_dup(int fd)
-{
-    return dup_done(fd, GREEN_REAL(dup)(fd));
-}
-
-int green_dup3(int fd, int fd2, int flags)
-{
-    if (fd == fd2 && flags == 0) { /* dup2(fd, fd): fd if open */
-        return GREEN_REAL(fcntl)(fd, F_GETFD) == -1 ? -errno : fd;
-    }
-    if (fd2 >= 0 && fd != fd2) {
-        /* fd2 is closed by the dup: its waiters wake with EBADF first. */
-        green__hub_io_forget(fd2);
-    }
-    int r = flags == 0 ? GREEN_REAL(dup2)(fd, fd2)
-                       : GREEN_REAL(dup3)(fd, fd2, flags);
-    return dup_done(fd, r);
-}
-
-int green_shutdown(int fd, int how)
-{
-    return GREEN_REAL(shutdown)(fd, how) == 0 ? 0 : -errno;
-}
-
-int green_fcntl(int fd, int cmd, long arg)
-{
-    struct green__fd *f;
-    int r;
-    switch (cmd) {
-    case F_GETFL:
-        r = GREEN_REAL(fcntl)(fd, F_GETFL);
-        if (r == -1) {
-            return -errno;
-        }
-        if ((f = green__fd_get(fd)) != NULL) {
-            if (f->epoch != green__fd_epoch) {
-                green__fd_sync(fd, f);
-            }
-            r = f->user_nonblock ? (r | O_NONBLOCK) : (r & ~O_NONBLOCK);
-        }
-        return r;
-    case F_SETFL:
-        f = green__fd_get(fd);
-        if (f == NULL) {
-            return GREEN_REAL(fcntl)(fd, F_SETFL, arg) == -1 ? -errno : 0;
-        }
-        /* The runtime's own O_NONBLOCK stays on the description. */
-        bool want = (arg & O_NONBLOCK) != 0;
-        long sys = want || (f->sys_nonblock && !f->user_nonblock)
-                       ? (arg | O_NONBLOCK)
-                       : (arg & ~O_NONBLOCK);
-        if (GREEN_REAL(fcntl)(fd, F_SETFL, sys) == -1) {
-            return -errno;
-        }
-        if (want != f->user_nonblock) {
-            green__fd_epoch++; /* dups of fd see it too */
-        }
-        f->sys_nonblock = (sys & O_NONBLOCK) != 0;
-        f->user_nonblock = want;
-        f->epoch = green__fd_epoch;
-        return 0;
-    case F_DUPFD:
-    case F_DUPFD_CLOEXEC:
-        r = GREEN_REAL(fcntl)(fd, cmd, arg);
-        return dup_done(fd, r);
-    default:
-        r = GREEN_REAL(fcntl)(fd, cmd, arg);
-        return r == -1 ? -errno : r;
-    }
-}
-
-int green_fcntl_ptr(int fd, int cmd, void *arg)
-{
-    int r = GREEN_REAL(fcntl)(fd, cmd, arg);
-    return r == -1 ? -errno : r;
-}
-
-int green_ioctl(int fd, unsigned long request, void *arg)
-{
-    if (request == FIONBIO && arg != NULL) {
-        struct green__fd *f = green__fd_get(fd);
-        if (f != NULL) {
-            int fl = green_fcntl(fd, F_GETFL, 0);
-            if (fl < 0) {
-                return fl;
-            }
-            return green_fcntl(fd, F_SETFL,
-                               *(int *)arg ? (fl | O_NONBLOCK)
-                                           : (fl & ~O_NONBLOCK));
-        }
-    }
-    int r = GREEN_REAL(ioctl)(fd, request, arg);
-    return r == -1 ? -errno : r;
-}
-
-int green_setsockopt(int fd, int level, int name, const void *val,
-                     socklen_t len)
-{
-    if (GREEN_REAL(setsockopt)(fd, level, name, val, len) != 0) {
-        return -errno;
-    }
-    if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
-        struct green__fd *f = green__fd_get(fd);
-        const struct timeval *tv = val;
-        if (f != NULL) {
-            double t = (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
-            *(name == SO_RCVTIMEO ? &f->rcvtimeo : &f->sndtimeo) = t;
-        }
-    }
-    return 0;
 }

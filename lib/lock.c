@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Semaphores, locks and condition variables.
  *
  * Fairness by hand-off: a release with waiters does not make the permit
@@ -5,6 +6,7 @@
  * (green__waitq_handoff). A waiter that wakes without being handed it
  * timed out or was cancelled. */
 #include "internal.h"
+#include "cycle.h"
 
 #include "green/lock.h"
 
@@ -201,8 +203,20 @@ int green_lock_acquire(green_lock_t *l, double timeout)
     if (r != 0 || (r = green_lock_try_acquire(l)) != -EBUSY) {
         return r;
     }
-    /* On hand-off the releaser made us the owner already. */
-    return green__waitq_wait_handoff(&l->waiters, timeout, "green_lock_acquire on", l);
+    /* On hand-off the releaser made us the owner already. While parked
+     * it waits for the owner (lib/cycle.c): a wait that would close a
+     * cycle fails now. */
+    struct greenlet *self = l->thread->current;
+    struct greenlet *const *prev = self->wait_owner;
+    self->wait_owner = &l->owner;
+    if (green__cycle_closes(self, l->owner, "green_lock_acquire on", l,
+                            GREEN__CYCLE_FAIL)) {
+        self->wait_owner = prev;
+        return -EDEADLK;
+    }
+    r = green__waitq_wait_handoff(&l->waiters, timeout, "green_lock_acquire on", l);
+    self->wait_owner = prev;
+    return r;
 }
 
 int green_lock_release(green_lock_t *l)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pools and groups: a slot count, the member list, and the greenlets
  * waiting for a slot or for the pool to empty. A member leaves the pool
  * from its task's end link, which hands its slot straight to the first

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Queues and channels.
  *
  * Items live in one growable array used three ways: a ring (FIFO), a stack

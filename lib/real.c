@@ -1,11 +1,12 @@
+/* SPDX-License-Identifier: MIT */
 /* Resolves the real libc functions (see real.h). */
 #include "real.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 
 #include "internal.h"
+#include "log.h"
 
 struct green__real green__real;
 
@@ -23,11 +24,15 @@ lookup(const char *name, const char *version)
         p = dlsym(RTLD_NEXT, name);
     }
     if (p == NULL) {
-        static const char msg[] = "libgreen: cannot find the real ";
-        /* write(2) itself may be what is missing: the raw system call. */
-        syscall(SYS_write, 2, msg, sizeof(msg) - 1);
-        syscall(SYS_write, 2, name, strlen(name));
-        syscall(SYS_write, 2, "\n", 1);
+        /* Formatted by hand: the log's raw path makes no libc call that
+         * could be the one missing. */
+        char msg[128] = "cannot find the real ";
+        size_t n = strlen(msg), len = strlen(name);
+        if (len > sizeof(msg) - n) {
+            len = sizeof(msg) - n;
+        }
+        memcpy(msg + n, name, len);
+        green__log_raw(GREEN_LOG_ERROR, msg, n + len);
         abort();
     }
     return p;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The real libc functions behind the ones libgreen interposes.
  *
  * libgreen.so exports read, write, pthread_create, ... (preload/). Every
@@ -9,7 +10,12 @@
  * The pointers are resolved once, by a constructor, with
  * dlsym(RTLD_NEXT) (dlvsym where glibc versions a symbol). A call that
  * comes before that (from another library's constructor) resolves the
- * table on the spot. */
+ * table on the spot.
+ *
+ * In a fault-injection test build (GREEN_FAULT_INJECTION, lib/fault.h)
+ * GREEN_REAL asks lib/fault.c which function to call, so that any of
+ * these calls can be made to fail; in every other build it is the load,
+ * test and indirect call below and nothing more. */
 #ifndef GREEN_REAL_H
 #define GREEN_REAL_H
 
@@ -29,6 +35,19 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+/* _FORTIFY_SOURCE's open forms (preload/flock.c), declared by glibc only
+ * inside its fortify headers. */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+#include "stdio_real.h"
 
 struct green__real {
 #define REAL_FN(name) __typeof__(name) *name;
@@ -44,9 +63,22 @@ extern struct green__real green__real;
  * lacks one of the functions. */
 void green__real_init(void);
 
+#ifndef GREEN_FAULT_INJECTION
 #define GREEN_REAL(name)                                                  \
     (*(__builtin_expect(green__real.name != NULL, 1)                      \
            ? green__real.name                                             \
            : (green__real_init(), green__real.name)))
+#else
+/* Fault-injection test builds (meson -Dfault_injection=true, lib/fault.h):
+ * the real function, or while faults are on a wrapper of the same type
+ * that may make this call fail. */
+#include "fault.h"
+#define GREEN_REAL(name)                                                  \
+    (*(__typeof__(green__real.name))green__fault_real(                    \
+        GREEN__RID_##name,                                                \
+        (green__fault_fn)(__builtin_expect(green__real.name != NULL, 1)   \
+                              ? green__real.name                          \
+                              : (green__real_init(), green__real.name))))
+#endif
 
 #endif

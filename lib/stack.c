@@ -1,8 +1,11 @@
+/* SPDX-License-Identifier: MIT */
 /* Greenlet stacks.
  *
  * A stack is a slot in an arena: one anonymous mapping holding up to 256
- * slots (the first arenas of a size hold 4, 8, 16...), each a guard region followed by the usable stack (stacks grow
- * down, so a greenlet that overflows runs into its own guard):
+ * slots (the first arenas of a size hold 4, 8, 16...; at most 1 GiB, so
+ * 127 of glibc's usual 8 MiB thread stacks), each a guard region followed
+ * by the usable stack (stacks grow down, so a greenlet that overflows runs
+ * into its own guard):
  *
  *   arena base                                            arena end
  *   | guard | stack 0 ... | guard | stack 1 ... | ... | guard | stack n-1 |
@@ -16,7 +19,18 @@
  * back to mprotect(PROT_NONE), which splits the mapping again.
  *
  * Arenas are mapped MAP_NORESERVE and MADV_NOHUGEPAGE: a stack costs only
- * the pages it touches, never a transparent 2 MiB page.
+ * the pages it touches, never a transparent 2 MiB page. That is what lets
+ * a green pthread have the stack a native thread would (glibc's default,
+ * from RLIMIT_STACK: 8 MiB here): 10,000 of them reserve 80 GiB of
+ * address space and use the few pages at each top, as native threads do
+ * (plus, for stacks that far apart, one 4 KiB page table each, which the
+ * kernel charges to the process but not to its RSS).
+ *
+ * The guard is 16 KiB, or what the creator asked for if more (a green
+ * pthread's guardsize attribute, rounded up to pages): pools are per
+ * (size, guard). A user stack (green__stack_user: the program's own
+ * memory, for pthread_attr_setstack) is a descriptor only: no guard, as
+ * glibc gives a user stack none, and nothing of it is ours to free.
  *
  * Pools are per OS thread (greenlets never move between threads), one per
  * stack size, so nothing here locks. A freed stack goes on the pool's hot
@@ -46,6 +60,8 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "config.h"
+#include "log.h"
 #include "real.h"
 
 #if GREEN_HAVE_VALGRIND
@@ -63,9 +79,9 @@
 #endif
 
 #define GREEN__DEFAULT_STACK ((size_t)128 << 10)
-#define GREEN__GUARD ((size_t)16 << 10) /* catches frames up to 16 KiB */
+#define GREEN__GUARD GREEN__STACK_GUARD
 #define GREEN__ARENA_SLOTS 256
-#define GREEN__ARENA_BYTES ((size_t)64 << 20)
+#define GREEN__ARENA_BYTES ((size_t)1 << 30)
 #define GREEN__HOT_MAX 64
 #define GREEN__ALTSTACK ((size_t)64 << 10)
 
@@ -79,64 +95,40 @@ struct green__arena {
     struct green__stack desc[]; /* one descriptor per slot */
 };
 
-/* Stacks of one size, for one thread. */
-struct pool {
+/* Stacks of one size and guard, for one thread. */
+struct green__stack_pool {
     size_t size;
+    size_t guard;
     struct green__stack *hot;   /* free, pages possibly resident */
     struct green__stack *cold;  /* free, pages given back */
     unsigned nhot;
     struct green__arena *open;  /* newest arena, may have unused slots */
     unsigned grow;              /* slots in the next arena: 4, doubling */
-    struct pool *next;
+    struct green__stack_pool *next;
 };
 
-struct stack_thread {
-    struct pool *pools;         /* every size this thread used */
-    struct green__arena *arenas;/* every arena, for lookups and term */
-    size_t in_use;
-    void *altstack;             /* ours, or NULL if the thread had one */
-    bool alt_checked;           /* ensure_altstack() has run */
-};
-
-static __thread struct stack_thread st
-    __attribute__((tls_model("initial-exec")));
+/* The calling OS thread's pools (struct green__stack_thread, in its
+ * state). Only reached where the state exists: green__stack_alloc() makes
+ * it first. */
+#define st (green__thread_peek()->stacks)
 
 static size_t page_size;
 static size_t default_size;
+static bool env_given; /* GREEN_STACK_SIZE is set (not empty) */
 /* 0 unknown, 1 MADV_GUARD_INSTALL, 2 mprotect; set once by whichever
  * thread first installs a guard (atomically: threads race to it). */
 static int guard_mode;
 static struct sigaction old_segv;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-/* Parses GREEN_STACK_SIZE: a byte count with an optional k/m/g suffix.
- * Returns 0 when absent or invalid. */
-static size_t parse_env_size(void)
+/* GREEN_STACK_SIZE: a byte count with an optional k/m/g suffix, at most
+ * GREEN__STACK_MAX (lib/config.c reports a bad value). */
+static size_t env_size(void)
 {
-    const char *s = getenv("GREEN_STACK_SIZE");
-    if (s == NULL || *s == '\0') {
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    unsigned shift = 0;
-    if (*end == 'k' || *end == 'K') {
-        shift = 10, end++;
-    } else if (*end == 'm' || *end == 'M') {
-        shift = 20, end++;
-    } else if (*end == 'g' || *end == 'G') {
-        shift = 30, end++;
-    }
-    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v == 0 ||
-        v > (GREEN__STACK_MAX >> shift)) {
-        fprintf(stderr,
-                "libgreen: GREEN_STACK_SIZE=\"%s\" is not a stack size "
-                "(bytes with an optional k, m or g suffix, at most 1g); "
-                "using %zu bytes\n", s, GREEN__DEFAULT_STACK);
-        return 0;
-    }
-    return (size_t)v << shift;
+    return green__env_size("GREEN_STACK_SIZE", 1, GREEN__STACK_MAX,
+                           GREEN__DEFAULT_STACK,
+                           "bytes with an optional k, m or g suffix, "
+                           "at most 1g");
 }
 
 static size_t round_size(size_t n)
@@ -153,8 +145,9 @@ static void init_once(void)
 {
     int saved = errno; /* nothing in lib/ may change the caller's errno */
     page_size = (size_t)sysconf(_SC_PAGESIZE);
-    size_t env = parse_env_size();
-    default_size = round_size(env != 0 ? env : GREEN__DEFAULT_STACK);
+    default_size = round_size(env_size());
+    const char *v = green__getenv("GREEN_STACK_SIZE");
+    env_given = v != NULL && *v != '\0';
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -169,6 +162,12 @@ size_t green__stack_default_size(void)
 {
     GREEN_REAL(pthread_once)(&once, init_once);
     return default_size;
+}
+
+size_t green__stack_env_size(void)
+{
+    GREEN_REAL(pthread_once)(&once, init_once);
+    return env_given ? default_size : 0;
 }
 
 int green__stack_size(size_t request, size_t *out)
@@ -209,10 +208,10 @@ static void ensure_altstack(void)
 /* Maps an arena for pool p. Arenas start small and double, so a program
  * with a few greenlets reserves little address space (RLIMIT_AS counts
  * reservations) and one with a million uses few mappings. */
-static struct green__arena *arena_new(struct pool *p)
+static struct green__arena *arena_new(struct green__stack_pool *p)
 {
     size_t size = p->size;
-    size_t slot = GREEN__GUARD + size;
+    size_t slot = p->guard + size;
     size_t n = GREEN__ARENA_BYTES / slot;
     if (p->grow < 4) {
         p->grow = 4;
@@ -242,8 +241,9 @@ static struct green__arena *arena_new(struct pool *p)
     a->slot = slot;
     a->nslots = (unsigned)n;
     for (size_t i = 0; i < n; i++) {
-        a->desc[i].lo = a->base + i * slot + GREEN__GUARD;
+        a->desc[i].lo = a->base + i * slot + p->guard;
         a->desc[i].size = size;
+        a->desc[i].guard = p->guard;
         a->desc[i].arena = a;
     }
     a->next = st.arenas;
@@ -256,7 +256,7 @@ static struct green__arena *arena_new(struct pool *p)
  * would leave every stack unguarded. Reading the page through the kernel
  * fails with EFAULT on a real marker; anything else means "not proven",
  * and mprotect() takes over. Checked once per process. */
-static bool guard_works(char *g)
+static bool guard_works(char *g, size_t len)
 {
     char byte;
     struct iovec local = { &byte, 1 }, remote = { g, 1 };
@@ -264,18 +264,18 @@ static bool guard_works(char *g)
         errno == EFAULT) {
         return true;
     }
-    madvise(g, GREEN__GUARD, MADV_GUARD_REMOVE);
+    madvise(g, len, MADV_GUARD_REMOVE);
     return false;
 }
 
 /* Installs the guard below s, the first time s is handed out. */
 static int install_guard(struct green__stack *s)
 {
-    char *g = s->lo - GREEN__GUARD;
+    char *g = s->lo - s->guard;
     int mode = __atomic_load_n(&guard_mode, __ATOMIC_RELAXED);
     if (mode != 2) {
-        if (madvise(g, GREEN__GUARD, MADV_GUARD_INSTALL) == 0 &&
-            (mode == 1 || guard_works(g))) {
+        if (madvise(g, s->guard, MADV_GUARD_INSTALL) == 0 &&
+            (mode == 1 || guard_works(g, s->guard))) {
             __atomic_store_n(&guard_mode, 1, __ATOMIC_RELAXED);
             s->guarded = 1;
             return 0;
@@ -286,30 +286,31 @@ static int install_guard(struct green__stack *s)
         /* this kernel has no guard markers */
         __atomic_store_n(&guard_mode, 2, __ATOMIC_RELAXED);
     }
-    if (mprotect(g, GREEN__GUARD, PROT_NONE) != 0) {
+    if (mprotect(g, s->guard, PROT_NONE) != 0) {
         return -ENOMEM; /* typically vm.max_map_count reached */
     }
     s->guarded = 1;
     return 0;
 }
 
-static struct pool *pool_get(size_t size)
+static struct green__stack_pool *pool_get(size_t size, size_t guard)
 {
-    for (struct pool *p = st.pools; p != NULL; p = p->next) {
-        if (p->size == size) {
+    for (struct green__stack_pool *p = st.pools; p != NULL; p = p->next) {
+        if (p->size == size && p->guard == guard) {
             return p;
         }
     }
-    struct pool *p = calloc(1, sizeof(*p));
+    struct green__stack_pool *p = calloc(1, sizeof(*p));
     if (p != NULL) {
         p->size = size;
+        p->guard = guard;
         p->next = st.pools;
         st.pools = p;
     }
     return p;
 }
 
-static struct green__stack *slot_take(struct pool *p)
+static struct green__stack *slot_take(struct green__stack_pool *p)
 {
     struct green__stack *s;
     if ((s = p->hot) != NULL) {
@@ -339,13 +340,28 @@ static struct green__stack *slot_take(struct pool *p)
 
 int green__stack_alloc(size_t size, struct green__stack **out)
 {
+    return green__stack_alloc_guard(size, 0, out);
+}
+
+int green__stack_alloc_guard(size_t size, size_t guard,
+                             struct green__stack **out)
+{
     GREEN_REAL(pthread_once)(&once, init_once);
+    if (green__thread_get() == NULL) {
+        return -ENOMEM; /* the pools live in the thread's state */
+    }
+    size_t g = guard > GREEN__STACK_MAX ? GREEN__STACK_MAX : guard;
+    g = (g + page_size - 1) & ~(page_size - 1);
+    if (g < GREEN__GUARD) {
+        g = GREEN__GUARD;
+    }
     ensure_altstack();
-    struct pool *p = pool_get(size);
+    struct green__stack_pool *p = pool_get(size, g);
     struct green__stack *s = p != NULL ? slot_take(p) : NULL;
     if (s == NULL) {
         return -ENOMEM;
     }
+    s->guard_asked = guard;
     s->next = NULL;
     s->resident = 1;
     s->owner_id = 0;
@@ -358,9 +374,28 @@ int green__stack_alloc(size_t size, struct green__stack **out)
     return 0;
 }
 
+int green__stack_user(void *lo, size_t size, struct green__stack **out)
+{
+    GREEN_REAL(pthread_once)(&once, init_once);
+    struct green__stack *s;
+    if (green__thread_get() == NULL || (s = calloc(1, sizeof(*s))) == NULL) {
+        return -ENOMEM;
+    }
+    ensure_altstack();
+    s->lo = lo;
+    s->size = size;
+    s->user = 1;
+    s->resident = 1;
+#if GREEN_HAVE_VALGRIND
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, s->lo + s->size);
+#endif
+    st.in_use++;
+    *out = s;
+    return 0;
+}
+
 void green__stack_free(struct green__stack *s)
 {
-    struct pool *p = pool_get(s->size);
 #if GREEN_HAVE_VALGRIND
     VALGRIND_STACK_DEREGISTER(s->valgrind_id);
 #endif
@@ -374,6 +409,11 @@ void green__stack_free(struct green__stack *s)
     }
 #endif
     st.in_use--;
+    if (s->user) { /* the program's memory: the program frees it */
+        free(s);
+        return;
+    }
+    struct green__stack_pool *p = pool_get(s->size, s->guard);
     if (p == NULL) {
         return; /* cannot happen: the pool existed at alloc; leak the slot */
     }
@@ -396,11 +436,14 @@ int green__stack_guard_mode(void)
 
 size_t green__stack_in_use(void)
 {
-    return st.in_use;
+    return green__thread_peek() != NULL ? st.in_use : 0;
 }
 
 void green__stack_thread_term(void)
 {
+    if (green__thread_peek() == NULL) {
+        return;
+    }
     while (st.arenas != NULL) {
         struct green__arena *a = st.arenas;
         st.arenas = a->next;
@@ -408,7 +451,7 @@ void green__stack_thread_term(void)
         free(a);
     }
     while (st.pools != NULL) {
-        struct pool *p = st.pools;
+        struct green__stack_pool *p = st.pools;
         st.pools = p->next;
         free(p);
     }
@@ -449,6 +492,9 @@ static size_t put_num(char *buf, size_t at, size_t cap, unsigned long v)
 /* The in-use stack whose guard region holds addr, or NULL. */
 static const struct green__stack *guard_owner(const char *addr)
 {
+    if (green__thread_peek() == NULL) {
+        return NULL; /* a thread with no state has no green stacks */
+    }
     for (const struct green__arena *a = st.arenas; a; a = a->next) {
         if (addr < a->base || addr >= a->base + a->len) {
             continue;
@@ -484,7 +530,7 @@ static bool overflowing(const struct green__stack *s, const void *uc)
 {
     const char *sp = fault_sp(uc);
     return sp == NULL ||
-           (sp >= s->lo - GREEN__GUARD && sp <= s->lo + s->size);
+           (sp >= s->lo - s->guard && sp <= s->lo + s->size);
 }
 
 static void on_segv(int sig, siginfo_t *si, void *uc)
@@ -492,7 +538,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
     const struct green__stack *s = guard_owner((const char *)si->si_addr);
     if (s != NULL && overflowing(s, uc)) {
         char msg[256];
-        size_t n = put_str(msg, 0, sizeof(msg), "libgreen: stack overflow in greenlet ");
+        size_t n = put_str(msg, 0, sizeof(msg), "stack overflow in greenlet ");
         if (s->owner_name != NULL) {
             n = put_str(msg, n, sizeof(msg), "'");
             n = put_str(msg, n, sizeof(msg), s->owner_name);
@@ -503,10 +549,9 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
         n = put_str(msg, n, sizeof(msg), ": its stack is ");
         n = put_num(msg, n, sizeof(msg), s->size);
         n = put_str(msg, n, sizeof(msg),
-                    " bytes (raise it with the stack_size argument or "
-                    "GREEN_STACK_SIZE)\n");
-        ssize_t w = GREEN_REAL(write)(2, msg, n);
-        (void)w;
+                    " bytes (raise it with the stack_size argument, "
+                    "GREEN_STACK_SIZE or pthread_attr_setstacksize)");
+        green__log_raw(GREEN_LOG_ERROR, msg, n);
         abort();
     }
     /* Not ours: hand the fault to whoever handled SIGSEGV before us. */
@@ -516,6 +561,6 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
                old_segv.sa_handler != SIG_IGN) {
         old_segv.sa_handler(sig);
     } else {
-        signal(SIGSEGV, SIG_DFL); /* the access faults again, fatally */
+        GREEN_REAL(signal)(SIGSEGV, SIG_DFL); /* faults again, fatally */
     }
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tasks: greenlets the hub schedules, with an outcome others can wait for.
  *
  * A task is one allocation: the greenlet it runs on is embedded, so a
@@ -14,6 +15,7 @@
  * popped and died, which the greenlet layer reports through
  * green__greenlet_reap after the stack is given back. */
 #include "internal.h"
+#include "cycle.h"
 #include "real.h"
 
 #include <pthread.h>
@@ -58,55 +60,34 @@ struct slab_chunk {
     struct green_task tasks[SLAB_N];
 };
 
-struct slab {
-    struct green_task *free;      /* linked through their `arg` field */
-    struct slab_chunk *chunks;
-};
-
-static __thread struct slab slab __attribute__((tls_model("initial-exec")));
-static pthread_key_t slab_key;
-static pthread_once_t slab_once = PTHREAD_ONCE_INIT;
-
-static void slab_destroy(void *arg)
-{
-    struct slab *sl = arg;
-    while (sl->chunks != NULL) {
-        struct slab_chunk *c = sl->chunks;
-        sl->chunks = c->next;
-        free(c);
-    }
-    sl->free = NULL;
-}
-
-static void slab_key_make(void)
-{
-    GREEN_REAL(pthread_key_create)(&slab_key, slab_destroy);
-}
 #endif
 
+/* The slab lives in the OS thread's state (t->task_slab), not in TLS: a
+ * green pthread has TLS of its own. Freed at the thread's end by
+ * green__task_thread_term(). */
 static struct green_task *task_alloc(void)
 {
 #ifdef GREEN__ASAN
     return malloc(sizeof(struct green_task));
 #else
-    if (GREEN__UNLIKELY(slab.free == NULL)) {
+    struct green__thread *th = green__thread_get();
+    if (GREEN__UNLIKELY(th == NULL)) {
+        return NULL;
+    }
+    if (GREEN__UNLIKELY(th->task_slab.free == NULL)) {
         struct slab_chunk *c = malloc(sizeof(*c));
         if (c == NULL) {
             return NULL;
         }
-        if (slab.chunks == NULL) {
-            GREEN_REAL(pthread_once)(&slab_once, slab_key_make);
-            GREEN_REAL(pthread_setspecific)(slab_key, &slab);
-        }
-        c->next = slab.chunks;
-        slab.chunks = c;
+        c->next = th->task_slab.chunks;
+        th->task_slab.chunks = c;
         for (size_t i = 0; i < SLAB_N; i++) {
-            c->tasks[i].arg = slab.free;
-            slab.free = &c->tasks[i];
+            c->tasks[i].arg = th->task_slab.free;
+            th->task_slab.free = &c->tasks[i];
         }
     }
-    struct green_task *t = slab.free;
-    slab.free = t->arg;
+    struct green_task *t = th->task_slab.free;
+    th->task_slab.free = t->arg;
     return t;
 #endif
 }
@@ -116,8 +97,23 @@ static void task_dealloc(struct green_task *t)
 #ifdef GREEN__ASAN
     free(t);
 #else
-    t->arg = slab.free;
-    slab.free = t;
+    struct green__thread *th = green__thread_peek();
+    t->arg = th->task_slab.free;
+    th->task_slab.free = t;
+#endif
+}
+
+void green__task_thread_term(struct green__thread *th)
+{
+#ifndef GREEN__ASAN
+    while (th->task_slab.chunks != NULL) {
+        struct slab_chunk *c = th->task_slab.chunks;
+        th->task_slab.chunks = c->next;
+        free(c);
+    }
+    th->task_slab.free = NULL;
+#else
+    (void)th;
 #endif
 }
 
@@ -318,8 +314,11 @@ int green__task_check(const struct green_task *t)
     return t->g.thread == green__thread_peek() ? 0 : -EPERM;
 }
 
-/* Waits for t to end, at most timeout seconds. */
-static int wait_end(struct green_task *t, double timeout)
+/* Waits for t to end, at most timeout seconds, in call `what` (NULL:
+ * no cycle check); a wait that closes a cycle of joins and locks fails
+ * with -EDEADLK or goes on as mode says (lib/cycle.h). */
+static int wait_end(struct green_task *t, double timeout, const char *what,
+                    enum green__cycle_mode mode)
 {
     if (ended(t)) {
         return 0;
@@ -330,12 +329,19 @@ static int wait_end(struct green_task *t, double timeout)
     }
     struct greenlet *self = th->current;
     self->wait_on = &t->g;
-    int r = green__waitq_wait(&t->joiners, timeout, "green_join on", t);
+    if (what != NULL && green__cycle_closes(self, &t->g, what, t, mode) &&
+        mode == GREEN__CYCLE_FAIL) {
+        self->wait_on = NULL;
+        return -EDEADLK;
+    }
+    int r = green__waitq_wait(&t->joiners, timeout,
+                              what != NULL ? what : "green_join on", t);
     self->wait_on = NULL;
     return r; /* the first event wins: a kill or timeout before the end */
 }
 
-int green_join(green_task_t *t, double timeout, void **result)
+static int join(green_task_t *t, double timeout, void **result,
+                const char *what, enum green__cycle_mode mode)
 {
     int r = green__task_check(t);
     if (r != 0) {
@@ -344,7 +350,7 @@ int green_join(green_task_t *t, double timeout, void **result)
     if (t->joined || green__check_timeout(timeout) != 0) {
         return -EINVAL;
     }
-    if ((r = wait_end(t, timeout)) != 0) {
+    if ((r = wait_end(t, timeout, what, mode)) != 0) {
         return r;
     }
     t->joined = 1;
@@ -352,6 +358,16 @@ int green_join(green_task_t *t, double timeout, void **result)
         *result = t->result;
     }
     return 0;
+}
+
+int green_join(green_task_t *t, double timeout, void **result)
+{
+    return join(t, timeout, result, "green_join on", GREEN__CYCLE_FAIL);
+}
+
+int green__task_join(green_task_t *t, double timeout, const char *what)
+{
+    return join(t, timeout, NULL, what, GREEN__CYCLE_WAIT);
 }
 
 void green__task_reap_all(green_task_t *const *tasks, size_t n)
@@ -363,7 +379,8 @@ void green__task_reap_all(green_task_t *const *tasks, size_t n)
         green__task_kill(tasks[i]);
     }
     for (size_t i = 0; i < n; i++) {
-        if (wait_end(tasks[i], GREEN_FOREVER) == -EDEADLK) {
+        if (wait_end(tasks[i], GREEN_FOREVER, NULL, GREEN__CYCLE_WAIT) ==
+            -EDEADLK) {
             break; /* a task that ignores its cancellation forever */
         }
     }
@@ -376,7 +393,7 @@ int green_task_wait(green_task_t *t, double timeout)
     if (r != 0 || (r = green__check_timeout(timeout)) != 0) {
         return r;
     }
-    return wait_end(t, timeout);
+    return wait_end(t, timeout, "green_task_wait on", GREEN__CYCLE_FAIL);
 }
 
 int green_task_get(green_task_t *t, double timeout, void **value)
@@ -415,7 +432,8 @@ int green_joinall(green_task_t *const *tasks, size_t n, double timeout)
     double deadline = green__now() + timeout;
     for (size_t i = 0; i < n; i++) {
         double left = isfinite(timeout) ? deadline - green__now() : timeout;
-        int r = wait_end(tasks[i], left > 0.0 ? left : 0.0);
+        int r = wait_end(tasks[i], left > 0.0 ? left : 0.0,
+                         "green_joinall on", GREEN__CYCLE_FAIL);
         if (r != 0) {
             return r;
         }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Timeout scopes. Each greenlet keeps a stack of scopes; the hub caps every
  * park by the innermost scope's deadline (lib/hub.c, green__hub_park), so
  * any blocking call inside a scope fails with -ETIMEDOUT once it passes. A

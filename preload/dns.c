@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The resolver calls under the preload: getaddrinfo, getnameinfo and the
  * gethostbyname/gethostbyaddr family go to lib/dns_api.c when the thread
  * has a hub and "dns" is patched, else straight to libc. Each turns the
@@ -12,6 +13,7 @@
 #include "green/dns.h"
 
 #include <netdb.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 /* errno and the EAI_* code for a getaddrinfo/getnameinfo result. */
@@ -119,36 +121,69 @@ GREEN_INTERPOSE int gethostbyaddr_r(const void *addr, socklen_t len, int af,
     return r_ret(r, h_errnop, herrno);
 }
 
-/* The non-reentrant calls keep their answer in per-OS-thread storage
- * (glibc's is per process), grown until it fits. */
-static __thread struct hostent static_he;
-static __thread char *static_buf;
-static __thread size_t static_len;
+/* The non-reentrant calls keep their answer in per-thread storage (glibc's
+ * is per process), grown until it fits: a record behind a pthread key,
+ * whose destructor frees it when the thread ends, green or not. */
+struct static_answer {
+    struct hostent he;
+    char *buf;
+    size_t len;
+};
 
-/* Runs a _r lookup into the static storage, growing it on ERANGE. */
+static pthread_key_t answer_key;
+static pthread_once_t answer_once = PTHREAD_ONCE_INIT;
+
+static void answer_free(void *arg)
+{
+    struct static_answer *a = arg;
+    free(a->buf);
+    free(a);
+}
+
+static void answer_key_make(void)
+{
+    pthread_key_create(&answer_key, answer_free);
+}
+
+static struct static_answer *answer_get(void)
+{
+    pthread_once(&answer_once, answer_key_make);
+    struct static_answer *a = pthread_getspecific(answer_key);
+    if (a == NULL && (a = calloc(1, sizeof(*a))) != NULL &&
+        pthread_setspecific(answer_key, a) != 0) {
+        free(a);
+        a = NULL;
+    }
+    return a;
+}
+
+/* Runs a _r lookup into the thread's static storage, growing it on
+ * ERANGE. */
 #define STATIC_LOOKUP(call)                                                \
     do {                                                                   \
         struct hostent *res_ = NULL;                                       \
         int herr_ = 0, rc_;                                                \
+        struct static_answer *a_ = answer_get();                           \
+        if (a_ != NULL && a_->buf == NULL) {                               \
+            a_->len = 1024;                                                \
+            a_->buf = malloc(a_->len);                                     \
+        }                                                                  \
+        if (a_ == NULL || a_->buf == NULL) {                               \
+            h_errno = NETDB_INTERNAL;                                      \
+            errno = ENOMEM;                                                \
+            return NULL;                                                   \
+        }                                                                  \
         for (;;) {                                                         \
-            if (static_buf == NULL) {                                      \
-                static_len = 1024;                                         \
-                if ((static_buf = malloc(static_len)) == NULL) {           \
-                    h_errno = NETDB_INTERNAL;                              \
-                    errno = ENOMEM;                                        \
-                    return NULL;                                           \
-                }                                                          \
-            }                                                              \
             rc_ = (call);                                                  \
-            if (rc_ != ERANGE || static_len > (1u << 20)) {                \
+            if (rc_ != ERANGE || a_->len > (1u << 20)) {                   \
                 break;                                                     \
             }                                                              \
-            char *nb_ = realloc(static_buf, static_len * 2);               \
+            char *nb_ = realloc(a_->buf, a_->len * 2);                     \
             if (nb_ == NULL) {                                             \
                 break;                                                     \
             }                                                              \
-            static_buf = nb_;                                              \
-            static_len *= 2;                                               \
+            a_->buf = nb_;                                                 \
+            a_->len *= 2;                                                  \
         }                                                                  \
         h_errno = herr_;                                                   \
         return res_;                                                       \
@@ -159,8 +194,8 @@ GREEN_INTERPOSE struct hostent *gethostbyname2(const char *name, int af)
     if (!green__go_green(GREEN_PATCH_DNS)) {
         return GREEN_REAL(gethostbyname2)(name, af);
     }
-    STATIC_LOOKUP(gethostbyname2_r(name, af, &static_he, static_buf,
-                                   static_len, &res_, &herr_));
+    STATIC_LOOKUP(gethostbyname2_r(name, af, &a_->he, a_->buf, a_->len,
+                                   &res_, &herr_));
 }
 
 GREEN_INTERPOSE struct hostent *gethostbyname(const char *name)
@@ -177,6 +212,6 @@ GREEN_INTERPOSE struct hostent *gethostbyaddr(const void *addr,
     if (!green__go_green(GREEN_PATCH_DNS)) {
         return GREEN_REAL(gethostbyaddr)(addr, len, af);
     }
-    STATIC_LOOKUP(gethostbyaddr_r(addr, len, af, &static_he, static_buf,
-                                  static_len, &res_, &herr_));
+    STATIC_LOOKUP(gethostbyaddr_r(addr, len, af, &a_->he, a_->buf, a_->len,
+                                  &res_, &herr_));
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The fd I/O interposers: read, write and their vector, positioned and
  * socket variants, plus the fortified __*_chk forms that programs built
  * with _FORTIFY_SOURCE call instead. Each goes green (the same code as
@@ -5,12 +6,14 @@
  * so, and straight to libc otherwise. */
 #include "preload.h"
 
+#include "cancel.h"
 #include "green/io.h"
 
 /* The interposer's body: the cooperative call, or the real one. */
 #define IO(green_call, real_call)                                         \
-    return green__go_green(GREEN_PATCH_SOCKET) ? green__ret(green_call)   \
-                                               : (real_call)
+    return green__go_green(GREEN_PATCH_SOCKET)                            \
+               ? green__ret(GREEN__CANCELLABLE(long, green_call))         \
+               : (real_call)
 
 GREEN_INTERPOSE ssize_t read(int fd, void *buf, size_t n)
 {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The waiting interposers: poll, ppoll, select, pselect, epoll_wait,
  * epoll_pwait and the fortified __poll_chk / __ppoll_chk. poll and select
  * go through green_poll(); an epoll wait waits for the epoll fd itself on
@@ -8,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cancel.h"
+#include "fd.h"
 #include "green/io.h"
 
 static bool green(void)
@@ -23,10 +26,14 @@ static double ms_seconds(int ms)
 
 GREEN_INTERPOSE int poll(struct pollfd *fds, nfds_t n, int ms)
 {
-    if (!green() || ms == 0) {
+    if (!green()) {
         return GREEN_REAL(poll)(fds, n, ms);
     }
-    return (int)green__ret(green_poll(fds, n, ms_seconds(ms)));
+    if (ms == 0) {
+        return GREEN__CANCELLABLE(int, GREEN_REAL(poll)(fds, n, 0));
+    }
+    return (int)green__ret(
+        GREEN__CANCELLABLE(int, green_poll(fds, n, ms_seconds(ms))));
 }
 
 extern _Noreturn void __chk_fail(void);
@@ -79,7 +86,7 @@ GREEN_INTERPOSE int ppoll(struct pollfd *fds, nfds_t n,
         return GREEN_REAL(ppoll)(fds, n, ts, mask);
     }
     int r;
-    WITH_MASK(mask, r = green_poll(fds, n, t));
+    WITH_MASK(mask, r = GREEN__CANCELLABLE(int, green_poll(fds, n, t)));
     return (int)green__ret(r);
 }
 
@@ -99,13 +106,65 @@ GREEN_INTERPOSE int __ppoll_chk(struct pollfd *fds, nfds_t n,
 #define OUT_SET (POLLOUT | POLLWRNORM | POLLWRBAND | POLLERR)
 #define EX_SET (POLLPRI)
 
+/* One look of select: poll(2) with a zero timeout over the fds, then
+ * select's view of what it said. poll reports POLLHUP and POLLERR
+ * whatever was asked, select only where a set maps them: a pipe's read
+ * end whose writer is gone, in the write set alone, is never ready for
+ * select, which goes on waiting for the others. Such an fd is taken out
+ * (its number made negative, which poll skips) and the wait goes on. An
+ * fd not open at the first look fails the call (EBADF); one another
+ * thread closed since is ready in its read and write sets, as the
+ * kernel's select counts an fd gone while it waits (its look at a closed
+ * number gives the default mask). */
+struct select_arg {
+    struct pollfd *p;
+    size_t n;
+    bool looked;
+};
+
+static int look_select(void *a)
+{
+    struct select_arg *s = a;
+    int got = GREEN_REAL(poll)(s->p, (nfds_t)s->n, 0);
+    if (got < 0) {
+        return -errno;
+    }
+    bool first = !s->looked, counted = false;
+    s->looked = true;
+    for (size_t i = 0; got > 0 && i < s->n; i++) {
+        struct pollfd *q = &s->p[i];
+        short ev = q->events, rev = q->revents;
+        if (q->fd < 0 || rev == 0) {
+            continue;
+        }
+        if (rev & POLLNVAL) {
+            if (first) {
+                return -EBADF;
+            }
+            rev = q->revents = (short)(ev & (POLLIN | POLLOUT));
+        }
+        if (((ev & POLLIN) && (rev & IN_SET)) ||
+            ((ev & POLLOUT) && (rev & OUT_SET)) ||
+            ((ev & POLLPRI) && (rev & EX_SET))) {
+            counted = true;
+            if (rev & IN_SET) { /* as green_poll(): a read after select */
+                green__fd_readable(q->fd);
+            }
+        } else {
+            q->fd = ~q->fd;
+        }
+    }
+    return counted;
+}
+
 static int select_green(int nfds, fd_set *r, fd_set *w, fd_set *e,
                         double timeout)
 {
     if (nfds < 0 || nfds > FD_SETSIZE) {
         return -EINVAL;
     }
-    struct pollfd small[64];
+    struct pollfd small[64] = {{0}}; /* (zeroed: a const pointer to it
+                                        goes out, which GCC checks) */
     struct pollfd *p = small;
     size_t n = 0;
     for (int fd = 0; fd < nfds; fd++) {
@@ -124,13 +183,12 @@ static int select_green(int nfds, fd_set *r, fd_set *w, fd_set *e,
         }
         p[n++] = (struct pollfd){.fd = fd, .events = ev};
     }
-    int got = green_poll(p, (nfds_t)n, timeout);
-    int count = 0;
-    if (got >= 0) {
-        for (size_t i = 0; i < n && got >= 0; i++) {
-            if (p[i].revents & POLLNVAL) {
-                got = -EBADF;
-            }
+    struct select_arg sa = {p, n, false};
+    int got = green__poll_until(p, n, timeout, look_select, &sa), count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].fd < 0) {
+            p[i].fd = ~p[i].fd;
+            p[i].revents = 0;
         }
     }
     if (got >= 0) {
@@ -171,7 +229,7 @@ GREEN_INTERPOSE int select(int nfds, fd_set *restrict r, fd_set *restrict w,
         t = (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
     }
     double start = green__now();
-    int res = select_green(nfds, r, w, e, t);
+    int res = GREEN__CANCELLABLE(int, select_green(nfds, r, w, e, t));
     if (tv != NULL) { /* Linux reports the time left */
         double left = t - (green__now() - start);
         if (left < 0.0 || res == 0) {
@@ -193,7 +251,8 @@ GREEN_INTERPOSE int pselect(int nfds, fd_set *restrict r, fd_set *restrict w,
         return GREEN_REAL(pselect)(nfds, r, w, e, ts, mask);
     }
     int res;
-    WITH_MASK(mask, res = select_green(nfds, r, w, e, t));
+    WITH_MASK(mask, res = GREEN__CANCELLABLE(int, select_green(nfds, r, w, e,
+                                                              t)));
     return (int)green__ret(res);
 }
 
@@ -224,7 +283,8 @@ GREEN_INTERPOSE int epoll_wait(int epfd, struct epoll_event *ev, int max,
     if (!green() || ms == 0 || max <= 0) {
         return GREEN_REAL(epoll_wait)(epfd, ev, max, ms);
     }
-    return (int)green__ret(epoll_green(epfd, ev, max, ms_seconds(ms)));
+    return (int)green__ret(GREEN__CANCELLABLE(
+        int, epoll_green(epfd, ev, max, ms_seconds(ms))));
 }
 
 GREEN_INTERPOSE int epoll_pwait(int epfd, struct epoll_event *ev, int max,
@@ -234,6 +294,7 @@ GREEN_INTERPOSE int epoll_pwait(int epfd, struct epoll_event *ev, int max,
         return GREEN_REAL(epoll_pwait)(epfd, ev, max, ms, mask);
     }
     int r;
-    WITH_MASK(mask, r = epoll_green(epfd, ev, max, ms_seconds(ms)));
+    WITH_MASK(mask, r = GREEN__CANCELLABLE(
+                        int, epoll_green(epfd, ev, max, ms_seconds(ms))));
     return (int)green__ret(r);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What every interposer in preload/ shares: which families are patched,
  * the pass-through test, and the one place errno is set.
  *
@@ -11,35 +12,8 @@
 #include <stdbool.h>
 
 #include "internal.h"
+#include "patch.h"
 #include "real.h"
-
-/* The families GREEN_PATCH chooses from (gevent's patch_all keywords). */
-enum green__patch {
-    GREEN_PATCH_SOCKET = 1, /* fd I/O: sockets, pipes, ttys; socket calls */
-    GREEN_PATCH_SELECT = 2, /* poll, select, epoll_wait */
-    GREEN_PATCH_TIME = 4,   /* sleep, nanosleep, sched_yield */
-    GREEN_PATCH_THREAD = 8, /* pthreads and semaphores */
-    GREEN_PATCH_DNS = 16,   /* getaddrinfo and friends through c-ares */
-    GREEN_PATCH_SIGNAL = 32,/* handlers on a sigaltstack; EINTR */
-    GREEN_PATCH_OS = 64,    /* fork */
-    GREEN_PATCH_ALL = 127
-};
-
-/* The patched families, from GREEN_PATCH (read once, at load). */
-extern unsigned green__patched;
-
-/* GREEN_DEBUG: 0 (quiet) or more. */
-extern int green__debug;
-
-/* Reads GREEN_PATCH and GREEN_DEBUG if not done yet (the constructor
- * does it; an interposer called earlier, from another library's
- * constructor, does it first). */
-void green__preload_init(void);
-
-static inline bool green__patch_on(unsigned family)
-{
-    return (green__patched & family) != 0;
-}
 
 /* Whether a blocking call of `family` made now should go green: the
  * family is patched, the thread has touched the runtime (spawned a green
@@ -64,7 +38,9 @@ static inline long green__ret(long r)
     return r;
 }
 
-/* Exported, so that it replaces libc's. */
+/* Exported, so that it replaces libc's. The preload is compiled with
+ * hidden visibility (meson.build), so every interposer must carry this,
+ * and nothing else of the preload is exported. */
 #define GREEN_INTERPOSE __attribute__((visibility("default")))
 
 #endif

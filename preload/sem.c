@@ -1,14 +1,21 @@
-/* Green POSIX semaphores: sem_init (not process-shared), sem_wait and its
- * try / timed / clock forms, sem_post, sem_getvalue, sem_destroy, in the
- * bytes of sem_t.
+/* SPDX-License-Identifier: MIT */
+/* Green POSIX semaphores: sem_init, sem_wait and its try / timed / clock
+ * forms, sem_post, sem_getvalue, sem_destroy, in the bytes of sem_t.
  *
  * Fair like lib/lock.c's semaphore: a post with waiters hands the unit to
  * the first one instead of raising the value, so nobody overtakes a
  * waiter, and a waiter that timed out has left the queue already.
  *
  * Process-shared semaphores (sem_init with pshared, and every sem_open)
- * stay glibc's: glibc keeps its `private` word at offset 8, 0 for those,
- * where a green semaphore keeps SEM_MAGIC. They block the OS thread.
+ * keep glibc's layout and protocol, since another process (native or
+ * preloaded) or a native thread may wait on them or post: a 64-bit word
+ * with the value in its low half and the number of waiters in its high
+ * half, and glibc's `private` word at offset 8 (FUTEX_PRIVATE_FLAG or 0)
+ * where a green semaphore keeps SEM_MAGIC. Their waits park on the
+ * value's half through lib/futex.c (green__futex), which polls a word
+ * others may change and wakes the kernel's waiters too, so a wait never
+ * blocks the OS thread. Any sem_t without the magic is taken to be
+ * glibc's (sem_init(s, 1, n), sem_open's, one made before the preload).
  *
  * These are the libc boundary: errors become -1 and errno (green__ret).
  * A signal handler ends the wait with EINTR as it does on Linux (not
@@ -17,8 +24,14 @@
  * ever post. */
 #include "thread.h"
 
+#include "cancel.h"
+
+#include "futex.h"
+
 #include <limits.h>
+#include <linux/futex.h>
 #include <semaphore.h>
+#include <stdint.h>
 #include <string.h>
 
 #define SEM_MAGIC 0x6772736du /* "grsm" */
@@ -46,6 +59,106 @@ static inline bool sem_green(sem_t *s)
     return green__thread_on() && gs(s)->magic == SEM_MAGIC;
 }
 
+/* glibc's semaphore, waited on by a thread that runs green pthreads. */
+static inline bool sem_libc_green(sem_t *s)
+{
+    return green__thread_on() && gs(s)->magic != SEM_MAGIC;
+}
+
+/* --- glibc's semaphores ----------------------------------------------------- */
+
+struct libc_sem {
+    uint64_t data;                /* value | waiters << 32 */
+    int private;                  /* FUTEX_PRIVATE_FLAG, or 0: shared */
+    int pad;
+};
+
+_Static_assert(sizeof(struct libc_sem) <= sizeof(sem_t), "glibc's layout");
+
+#define NWAITERS_ONE ((uint64_t)1 << 32)
+
+static inline struct libc_sem *ls(sem_t *s)
+{
+    return (struct libc_sem *)(void *)s;
+}
+
+/* The half of data the futex is on: the value's. */
+static inline uint32_t *value_word(struct libc_sem *s)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return (uint32_t *)(void *)&s->data + 1;
+#else
+    return (uint32_t *)(void *)&s->data;
+#endif
+}
+
+static bool libc_try(struct libc_sem *s)
+{
+    uint64_t d = __atomic_load_n(&s->data, __ATOMIC_RELAXED);
+    while ((uint32_t)d > 0) {
+        if (__atomic_compare_exchange_n(&s->data, &d, d - 1, true,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* sem_wait on glibc's semaphore: registered as a waiter while it waits
+ * for the value to leave 0. */
+static int libc_take(struct libc_sem *s, bool try, clockid_t clock,
+                     const struct timespec *abs)
+{
+    if (libc_try(s)) {
+        return 0;
+    }
+    if (try) {
+        return -EAGAIN;
+    }
+    int op = FUTEX_WAIT_BITSET | (s->private & FUTEX_PRIVATE_FLAG) |
+             (abs != NULL && clock == CLOCK_REALTIME ? FUTEX_CLOCK_REALTIME
+                                                     : 0);
+    uint64_t d = __atomic_add_fetch(&s->data, NWAITERS_ONE, __ATOMIC_RELAXED);
+    for (;;) {
+        if ((uint32_t)d == 0) {
+            long r = abs != NULL && abs->tv_sec < 0
+                         ? -ETIMEDOUT
+                         : green__futex(value_word(s), op, 0, abs, NULL,
+                                        (long)FUTEX_BITSET_MATCH_ANY, true);
+            if (r == -ETIMEDOUT || r == -EINTR) {
+                __atomic_sub_fetch(&s->data, NWAITERS_ONE, __ATOMIC_RELAXED);
+                return (int)r;
+            }
+            d = __atomic_load_n(&s->data, __ATOMIC_RELAXED);
+            continue;
+        }
+        if (__atomic_compare_exchange_n(&s->data, &d, d - 1 - NWAITERS_ONE,
+                                        true, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
+            return 0;
+        }
+    }
+}
+
+static int libc_post(struct libc_sem *s)
+{
+    uint64_t d = __atomic_load_n(&s->data, __ATOMIC_RELAXED);
+    do {
+        if ((uint32_t)d >= SEM_VALUE_MAX) {
+            return -EOVERFLOW;
+        }
+    } while (!__atomic_compare_exchange_n(&s->data, &d, d + 1, true,
+                                          __ATOMIC_RELEASE,
+                                          __ATOMIC_RELAXED));
+    if ((d >> 32) != 0) {
+        green__futex(value_word(s), FUTEX_WAKE | (s->private & FUTEX_PRIVATE_FLAG),
+                     1, NULL, NULL, 0, false);
+    }
+    return 0;
+}
+
+/* --- green semaphores ------------------------------------------------------- */
+
 /* Takes a unit, waiting (unless try) until abs on clock if given. */
 static int sem_take(struct gsem *s, bool try, clockid_t clock,
                     const struct timespec *abs)
@@ -70,7 +183,15 @@ static int sem_take(struct gsem *s, bool try, clockid_t clock,
 static int sem_timed(sem_t *s, clockid_t clock, const struct timespec *abs)
 {
     int r = green__deadline_check(clock, abs);
-    return (int)green__ret(r != 0 ? r : sem_take(gs(s), false, clock, abs));
+    if (r != 0) {
+        return (int)green__ret(r);
+    }
+    if (sem_green(s)) {
+        r = GREEN__CANCELLABLE(int, sem_take(gs(s), false, clock, abs));
+    } else {
+        r = GREEN__CANCELLABLE(int, libc_take(ls(s), false, clock, abs));
+    }
+    return (int)green__ret(r);
 }
 
 GREEN_INTERPOSE int sem_init(sem_t *s, int pshared, unsigned value)
@@ -101,14 +222,22 @@ GREEN_INTERPOSE int sem_destroy(sem_t *s)
 
 GREEN_INTERPOSE int sem_wait(sem_t *s)
 {
+    if (sem_libc_green(s)) {
+        return (int)green__ret(GREEN__CANCELLABLE(
+            int, libc_take(ls(s), false, CLOCK_REALTIME, NULL)));
+    }
     if (!sem_green(s)) {
         return GREEN_REAL(sem_wait)(s);
     }
-    return (int)green__ret(sem_take(gs(s), false, CLOCK_REALTIME, NULL));
+    return (int)green__ret(GREEN__CANCELLABLE(
+        int, sem_take(gs(s), false, CLOCK_REALTIME, NULL)));
 }
 
 GREEN_INTERPOSE int sem_trywait(sem_t *s)
 {
+    if (sem_libc_green(s)) {
+        return (int)green__ret(libc_take(ls(s), true, CLOCK_REALTIME, NULL));
+    }
     if (!sem_green(s)) {
         return GREEN_REAL(sem_trywait)(s);
     }
@@ -117,7 +246,7 @@ GREEN_INTERPOSE int sem_trywait(sem_t *s)
 
 GREEN_INTERPOSE int sem_timedwait(sem_t *s, const struct timespec *abs)
 {
-    if (!sem_green(s)) {
+    if (!green__thread_on()) {
         return GREEN_REAL(sem_timedwait)(s, abs);
     }
     return sem_timed(s, CLOCK_REALTIME, abs);
@@ -126,7 +255,7 @@ GREEN_INTERPOSE int sem_timedwait(sem_t *s, const struct timespec *abs)
 GREEN_INTERPOSE int sem_clockwait(sem_t *s, clockid_t clock,
                                   const struct timespec *abs)
 {
-    if (!sem_green(s)) {
+    if (!green__thread_on()) {
         return GREEN_REAL(sem_clockwait)(s, clock, abs);
     }
     return sem_timed(s, clock, abs);
@@ -134,6 +263,9 @@ GREEN_INTERPOSE int sem_clockwait(sem_t *s, clockid_t clock,
 
 GREEN_INTERPOSE int sem_post(sem_t *ps)
 {
+    if (sem_libc_green(ps)) {
+        return (int)green__ret(libc_post(ls(ps))); /* wakes green waiters */
+    }
     if (!sem_green(ps)) {
         return GREEN_REAL(sem_post)(ps);
     }

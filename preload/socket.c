@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The interposers that make, connect, configure and close fds: socket,
  * socketpair, pipe, accept, connect, shutdown, close, dup*, fcntl, ioctl,
  * setsockopt. The ones that never block keep the fd table (lib/fd.h)
@@ -8,6 +9,7 @@
 
 #include <stdarg.h>
 
+#include "cancel.h"
 #include "green/io.h"
 #include "fd.h"
 
@@ -18,8 +20,9 @@
                                                : (real_call)
 
 #define BLOCKING(green_call, real_call)                                   \
-    return green__go_green(GREEN_PATCH_SOCKET) ? green__ret(green_call)   \
-                                               : (real_call)
+    return green__go_green(GREEN_PATCH_SOCKET)                            \
+               ? green__ret(GREEN__CANCELLABLE(long, green_call))         \
+               : (real_call)
 
 GREEN_INTERPOSE int socket(int domain, int type, int protocol)
 {
@@ -69,33 +72,34 @@ GREEN_INTERPOSE int shutdown(int fd, int how)
     return GREEN_REAL(shutdown)(fd, how);
 }
 
-/* close always goes through lib/: whatever is patched, greenlets waiting
- * on the fd must wake (EBADF) and its registration must go before the
- * kernel can reuse the number. */
+/* close always goes through lib/: whatever is patched, its registration
+ * must go before the kernel can reuse the number, and calls waiting on
+ * the fd go on with its description, as the kernel's do (lib/fd.h). */
 GREEN_INTERPOSE int close(int fd)
 {
-    return (int)green__ret(green_close(fd));
+    return (int)green__ret(green__fd_close(fd));
 }
 
-/* fclose closes its fd inside glibc, where no interposer sees it: the fd
- * is forgotten first, as close() would. */
-GREEN_INTERPOSE int fclose(FILE *f)
-{
-    int fd = f != NULL ? fileno(f) : -1;
-    if (fd >= 0) {
-        green__hub_io_forget(fd);
-        green__fd_forget(fd);
-    }
-    return GREEN_REAL(fclose)(f);
-}
+/* fclose, which closes its fd inside glibc, is green stdio's
+ * (preload/stdio.c): it forgets the fd first, as close() does. */
 
 GREEN_INTERPOSE int dup(int fd)
 {
     TABLE(green_dup(fd), GREEN_REAL(dup)(fd));
 }
 
+/* dup2 and dup3 close fd2 first: calls waiting on it go on with its
+ * description, as after close (lib/fd.h). */
+static void dup_closes(int fd, int fd2)
+{
+    if (fd != fd2 && green__patch_on(GREEN_PATCH_SOCKET)) {
+        green__hub_io_move(fd2);
+    }
+}
+
 GREEN_INTERPOSE int dup2(int fd, int fd2)
 {
+    dup_closes(fd, fd2);
     TABLE(green_dup3(fd, fd2, 0), GREEN_REAL(dup2)(fd, fd2));
 }
 
@@ -104,6 +108,7 @@ GREEN_INTERPOSE int dup3(int fd, int fd2, int flags)
     if (fd == fd2) {
         return GREEN_REAL(dup3)(fd, fd2, flags); /* EINVAL */
     }
+    dup_closes(fd, fd2);
     TABLE(green_dup3(fd, fd2, flags), GREEN_REAL(dup3)(fd, fd2, flags));
 }
 
@@ -129,8 +134,15 @@ static bool ptr_cmd(int cmd)
     }
 }
 
+/* Record-lock waits park only the caller (preload/flock.c). */
+int green__fcntl_setlkw(int fd, int cmd, void *arg);
+
 static int do_fcntl(int fd, int cmd, void *arg)
 {
+    if ((cmd == F_SETLKW || cmd == F_OFD_SETLKW) &&
+        green__go_green(GREEN_PATCH_OS)) {
+        return green__fcntl_setlkw(fd, cmd, arg);
+    }
     if (!green__patch_on(GREEN_PATCH_SOCKET) || ptr_cmd(cmd)) {
         return GREEN_REAL(fcntl)(fd, cmd, arg);
     }

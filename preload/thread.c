@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Green pthreads: pthread_create makes a task, and join, detach, exit,
  * self, once, thread-specific data and thread names follow it.
  *
@@ -21,63 +22,24 @@
  * value) pairs in blocks of KEY_BLOCK made on first use. A value whose
  * sequence is stale belongs to a deleted key and reads as NULL.
  *
- * Not done: pthread_cancel and cleanup handlers (pthread_cleanup_push
- * records them in the OS thread's descriptor, which every greenlet
- * shares), and pthread_exit does not unwind (C++ destructors of the
- * abandoned frames do not run). */
-#include "thread.h"
+ * Cancellation, cleanup handlers and the unwinding of pthread_exit are
+ * cancel.c's: the start routine is called through green__cancel_run. */
+#include "gthread.h"
+
+#include "scheduler.h"
+#include "tls.h"
 
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define GTHREAD_LIVE 0x67746872u /* "gthr" */
-#define GTHREAD_DEAD 0x64656164u /* "dead" */
-
-#define KEY_BLOCK 32
-#define KEY_BLOCKS ((PTHREAD_KEYS_MAX + KEY_BLOCK - 1) / KEY_BLOCK)
-
-/* glibc's pthread_once_t states (nptl's __PTHREAD_ONCE_*), kept so that
- * a once done here reads as done to libc too. */
-#define ONCE_INPROGRESS 1
-#define ONCE_DONE 2
-
-/* A thread name, as the kernel's comm: 15 characters and the NUL. */
-#define NAME_MAX_LEN 16
-
-struct tsd_slot {
-    unsigned seq;                 /* the key's sequence when set */
-    void *value;
-};
-
-/* A pthread_once running in this thread: reset if the thread exits
- * inside the init routine, so that the next caller runs it. */
-struct once_frame {
-    pthread_once_t *once;
-    struct once_frame *outer;
-};
-
-struct gthread {
-    unsigned magic;               /* GTHREAD_LIVE, or GTHREAD_DEAD once
-                                     joined / ended detached */
-    bool detached;                /* nobody joins it: freed at its end */
-    bool ended;                   /* the start routine has finished */
-    green_task_t *task;           /* its task; the handle is held until
-                                     join or detach */
-    struct greenlet *g;           /* the task's greenlet (names, stack) */
-    void *(*start)(void *);
-    void *arg;
-    void *retval;                 /* set when it ends */
-    struct greenlet *joiner;      /* who waits in pthread_join, or NULL */
-    struct once_frame *onces;     /* pthread_once calls it is inside */
-    struct tsd_slot **tsd;        /* thread-specific data: KEY_BLOCKS
-                                     block pointers, made on first use
-                                     (most threads never set a key) */
-    struct gthread *next_free;    /* link in the free list */
-};
+/* The per-OS-thread bookkeeping when the OS thread's state cannot be made
+ * (gthread.h). */
+os_pthreads_t green__pthreads_stand_in;
 
 /* Per key: the destructor, and a sequence that is odd while the key is
  * in use and changes at every create and delete. */
@@ -85,14 +47,6 @@ static struct {
     unsigned seq;
     void (*dtor)(void *);
 } keys[PTHREAD_KEYS_MAX];
-
-/* Per OS thread: spare records, the number of green pthreads that have
- * not ended, and main's wait for them in pthread_exit. */
-static __thread struct gthread *free_records;
-static __thread size_t live_threads;
-static __thread struct green__waitq all_ended;
-/* Callers of pthread_once waiting for someone else's init routine. */
-static __thread struct green__waitq once_waiters;
 
 /* --- records ------------------------------------------------------------- */
 
@@ -106,11 +60,14 @@ static struct gthread *record_new(void)
     }
     memset(th, 0, sizeof(*th));
     th->magic = GTHREAD_LIVE;
+    green__vtid_new(th);
     return th;
 }
 
-static void record_free(struct gthread *th)
+void green__gthread_free(struct gthread *th)
 {
+    free(th->affinity);
+    th->affinity = NULL;
     if (th->tsd != NULL) {
         for (size_t b = 0; b < KEY_BLOCKS; b++) {
             free(th->tsd[b]);
@@ -118,6 +75,7 @@ static void record_free(struct gthread *th)
         free(th->tsd);
         th->tsd = NULL;
     }
+    green__vtid_drop(th);
     th->magic = GTHREAD_DEAD;
     th->next_free = free_records;
     free_records = th;
@@ -125,11 +83,17 @@ static void record_free(struct gthread *th)
 
 /* The record behind a pthread_t: a live one, NULL for anything that is
  * not a record (libc's threads). *dead says it was one and is gone. */
-static struct gthread *record_of(pthread_t t, bool *dead)
+struct gthread *green__gthread_of(pthread_t t, bool *dead)
 {
-    struct gthread *th = (struct gthread *)t;
+    struct gthread *th = green__tls_private()
+                             ? green__tls_record((const void *)t)
+                             : (struct gthread *)t;
     *dead = false;
     if (th == NULL) {
+        return NULL;
+    }
+    if (th->pd != NULL && th->pd != (void *)t) {
+        *dead = true; /* a stale descriptor whose record went to another */
         return NULL;
     }
     if (th->magic == GTHREAD_DEAD) {
@@ -140,7 +104,7 @@ static struct gthread *record_of(pthread_t t, bool *dead)
 }
 
 /* The green pthread running now, or NULL (main, the hub, API tasks). */
-static struct gthread *current_record(void)
+struct gthread *green__gthread_current(void)
 {
     green_task_t *t = green_current();
     return t != NULL ? green__task_local(t) : NULL;
@@ -151,14 +115,32 @@ static struct gthread *current_record(void)
 static struct tsd_slot *tsd_slot(struct gthread *th, pthread_key_t k,
                                  bool make)
 {
-    if (th->tsd == NULL &&
-        (!make || (th->tsd = calloc(KEY_BLOCKS, sizeof(*th->tsd))) == NULL)) {
-        return NULL;
+    /* calloc may call back in: an allocator that keeps thread-specific
+     * data of its own (jemalloc) sets its key from inside the allocation
+     * that makes our table. What the inner call made wins; ours goes. The
+     * second looks are atomic loads: the compiler takes calloc to write
+     * no memory but the block it returns, and would reuse the first. */
+    if (th->tsd == NULL) {
+        struct tsd_slot **table;
+        if (!make || (table = calloc(KEY_BLOCKS, sizeof(*table))) == NULL) {
+            return NULL;
+        }
+        if (__atomic_load_n(&th->tsd, __ATOMIC_RELAXED) == NULL) {
+            th->tsd = table;
+        } else {
+            free(table);
+        }
     }
     struct tsd_slot **block = &th->tsd[k / KEY_BLOCK];
     if (*block == NULL) {
-        if (!make || (*block = calloc(KEY_BLOCK, sizeof(**block))) == NULL) {
+        struct tsd_slot *b;
+        if (!make || (b = calloc(KEY_BLOCK, sizeof(*b))) == NULL) {
             return NULL;
+        }
+        if (__atomic_load_n(block, __ATOMIC_RELAXED) == NULL) {
+            *block = b;
+        } else {
+            free(b);
         }
     }
     return &(*block)[k % KEY_BLOCK];
@@ -192,8 +174,18 @@ GREEN_INTERPOSE int pthread_key_create(pthread_key_t *key,
                                        void (*dtor)(void *))
 {
     int r = GREEN_REAL(pthread_key_create)(key, dtor);
-    if (r == 0 && green__thread_on() && *key < PTHREAD_KEYS_MAX) {
-        keys[*key].dtor = dtor;
+    /* Recorded whether or not the family is on yet: a key made before
+     * green_patch("thread"), or by a library set up before libgreen, is
+     * as usable in a green pthread as any other. A sanitizer runtime's
+     * key keeps its values per green pthread, but where green pthreads
+     * share their OS thread's TLS its destructor would tear down the OS
+     * thread's records (its TLS bookkeeping), so it then runs at the OS
+     * thread's end only; with TLS of their own it runs as for any
+     * thread. */
+    if (r == 0 && *key < PTHREAD_KEYS_MAX) {
+        bool san = !green__tls_private() &&
+                   green__sanitizer_code(__builtin_return_address(0));
+        keys[*key].dtor = san ? NULL : dtor;
         __atomic_fetch_add(&keys[*key].seq, 1, __ATOMIC_RELEASE);
     }
     return r;
@@ -201,8 +193,7 @@ GREEN_INTERPOSE int pthread_key_create(pthread_key_t *key,
 
 GREEN_INTERPOSE int pthread_key_delete(pthread_key_t key)
 {
-    if (green__thread_on() && key < PTHREAD_KEYS_MAX &&
-        (keys[key].seq & 1) != 0) {
+    if (key < PTHREAD_KEYS_MAX && (keys[key].seq & 1) != 0) {
         keys[key].dtor = NULL;
         __atomic_fetch_add(&keys[key].seq, 1, __ATOMIC_RELEASE);
     }
@@ -211,7 +202,7 @@ GREEN_INTERPOSE int pthread_key_delete(pthread_key_t key)
 
 GREEN_INTERPOSE void *pthread_getspecific(pthread_key_t key)
 {
-    struct gthread *th = green__thread_on() ? current_record() : NULL;
+    struct gthread *th = green__thread_on() ? green__gthread_current() : NULL;
     if (th == NULL) {
         return GREEN_REAL(pthread_getspecific)(key);
     }
@@ -224,7 +215,7 @@ GREEN_INTERPOSE void *pthread_getspecific(pthread_key_t key)
 
 GREEN_INTERPOSE int pthread_setspecific(pthread_key_t key, const void *value)
 {
-    struct gthread *th = green__thread_on() ? current_record() : NULL;
+    struct gthread *th = green__thread_on() ? green__gthread_current() : NULL;
     if (th == NULL) {
         return GREEN_REAL(pthread_setspecific)(key, value);
     }
@@ -246,9 +237,12 @@ GREEN_INTERPOSE int pthread_setspecific(pthread_key_t key, const void *value)
  * or it called pthread_exit: run the key destructors (glibc's
  * PTHREAD_DESTRUCTOR_ITERATIONS rounds), let pending pthread_once callers
  * retry, and be counted out. A detached record is gone afterwards. */
-static void thread_end(struct gthread *th, void *retval)
+void green__gthread_end(struct gthread *th, void *retval)
 {
     th->retval = retval;
+    if (th->pd != NULL) {
+        green__tls_dtors(); /* C++ thread_local first, as glibc does */
+    }
     for (int i = 0; i < PTHREAD_DESTRUCTOR_ITERATIONS && tsd_round(th); i++) {
     }
     for (struct once_frame *f = th->onces; f != NULL; f = f->outer) {
@@ -262,46 +256,94 @@ static void thread_end(struct gthread *th, void *retval)
     }
     if (th->detached) {
         green__task_set_local(green_current(), NULL);
-        record_free(th);
+        green__gthread_free(th);
     }
 }
 
 static void *thread_main(void *arg)
 {
     struct gthread *th = arg;
-    void *r = th->start(th->arg);
-    thread_end(th, r);
+    if (th->pd != NULL) {
+        green__tls_enter(); /* the switch here installed its TLS */
+    }
+    void *r = green__cancel_run(th);
+    green__gthread_end(th, r);
     return r;
 }
 
 /* --- create, join, detach, exit ------------------------------------------- */
 
-/* The stack size and detach state asked for in attr. A stack size equal
- * to glibc's default (RLIMIT_STACK, usually 8 MiB) means "not set", and
- * gets libgreen's default; green__stack_size rounds the rest up to pages
- * and its 16 KiB minimum. */
-static int attr_read(const pthread_attr_t *attr, size_t *stack, int *detach)
+/* What attr asks of a new thread's stack, read as glibc reads it. */
+struct stack_ask {
+    size_t size;  /* bytes: attr's, or glibc's default (RLIMIT_STACK at
+                     start, or pthread_setattr_default_np's) */
+    size_t guard; /* guardsize asked for */
+    char *user;   /* lowest byte of the program's own stack, or NULL */
+    int detach;
+};
+
+/* Reads attr (NULL: glibc's default attributes, as pthread_create
+ * takes them), so a green pthread gets the stack a native one would.
+ * glibc's pthread_attr_getstacksize answers the default for a size
+ * never set; that size, where GREEN_STACK_SIZE is set, becomes its
+ * value (green-run --stack-size), as the one knob that trades fidelity
+ * for address space. EINVAL where glibc's pthread_create says it: a
+ * user stack too small for the descriptor and TLS it carries at its
+ * top. */
+static int attr_read(const pthread_attr_t *attr, struct stack_ask *a)
 {
-    *stack = 0;
-    *detach = PTHREAD_CREATE_JOINABLE;
-    if (attr == NULL) {
-        return 0;
-    }
-    size_t size, dflt = 0;
     pthread_attr_t d;
-    if (pthread_attr_getstacksize(attr, &size) != 0 ||
-        pthread_attr_getdetachstate(attr, detach) != 0) {
-        return EINVAL;
+    const pthread_attr_t *from = attr != NULL ? attr : &d;
+    size_t dflt = 0;
+    memset(a, 0, sizeof(*a));
+    a->detach = PTHREAD_CREATE_JOINABLE;
+    if (pthread_getattr_default_np(&d) != 0) {
+        return EAGAIN;
     }
-    if (pthread_getattr_default_np(&d) == 0) {
-        pthread_attr_getstacksize(&d, &dflt);
-        pthread_attr_destroy(&d);
+    pthread_attr_getstacksize(&d, &dflt);
+    int r = 0;
+    void *lo = NULL;
+    size_t raw = 0;
+    if (pthread_attr_getstacksize(from, &a->size) != 0 ||
+        pthread_attr_getguardsize(from, &a->guard) != 0 ||
+        pthread_attr_getdetachstate(from, &a->detach) != 0 ||
+        pthread_attr_getstack(from, &lo, &raw) != 0) {
+        r = EINVAL;
     }
-    if (size != dflt) {
+    pthread_attr_destroy(&d);
+    /* glibc keeps a user stack as its top (setstackaddr's argument,
+     * setstack's addr + size) and the size set, and getstack answers
+     * top - size: a top that is not NULL is a user stack. */
+    uintptr_t top = (uintptr_t)lo + raw;
+    if (r == 0 && top != 0) {
+        a->user = (char *)(top - a->size);
+        /* What start() needs: the descriptor and TLS in at most half. */
+        if (a->size < 2 * green__tls_reserve() + 4096) {
+            r = EINVAL;
+        }
+    } else if (r == 0) {
+        size_t env = green__stack_env_size();
+        if (env != 0 && a->size == dflt) {
+            a->size = env;
+        }
         /* Past libgreen's 1 GiB limit glibc would still try to map it. */
-        *stack = size < GREEN__STACK_MAX ? size : GREEN__STACK_MAX;
+        if (green__stack_size(a->size < GREEN__STACK_MAX ? a->size
+                                                         : GREEN__STACK_MAX,
+                              &a->size) != 0) {
+            r = EINVAL;
+        }
     }
-    return 0;
+    return r;
+}
+
+/* Undoes a green pthread whose creation failed after its spawn: the task,
+ * never run, is killed and given to the hub, which frees it. */
+static void create_undo(struct gthread *th)
+{
+    green__task_set_local(th->task, NULL);
+    green_kill(th->task);
+    green_task_release(th->task);
+    green__gthread_free(th);
 }
 
 GREEN_INTERPOSE int pthread_create(pthread_t *out, const pthread_attr_t *attr,
@@ -310,156 +352,69 @@ GREEN_INTERPOSE int pthread_create(pthread_t *out, const pthread_attr_t *attr,
     if (!green__thread_on()) {
         return GREEN_REAL(pthread_create)(out, attr, start, arg);
     }
-    green_spawn_opts_t opts = {0};
-    int detach;
-    int r = attr_read(attr, &opts.stack_size, &detach);
+    struct stack_ask ask;
+    int r = attr_read(attr, &ask);
     if (r != 0) {
         return r;
     }
-    struct gthread *th = record_new();
+    /* The hub first: the first wait of any thread needs it (and its
+     * stack), and a wait cannot say ENOMEM where glibc's would not. */
+    struct green__thread *t = green__hub_thread();
+    struct gthread *th = t != NULL ? record_new() : NULL;
     if (th == NULL) {
         return EAGAIN;
     }
     th->start = start;
     th->arg = arg;
-    if (green_spawn_ex(&th->task, thread_main, th, &opts) != 0) {
-        record_free(th);
+    if (green_spawn(&th->task, thread_main, th) != 0) {
+        green__gthread_free(th);
         return EAGAIN;
     }
-    /* Nothing has run yet: spawning never switches. */
+    /* Nothing has run yet: spawning never switches. Its stack now, as
+     * glibc's pthread_create maps one (or takes the program's): a stack
+     * that cannot be had is EAGAIN, as glibc's, and nothing is lost. */
     green__task_set_local(th->task, th);
     th->g = green_task_greenlet(th->task);
+    struct green__stack *s;
+    if ((ask.user != NULL ? green__stack_user(ask.user, ask.size, &s)
+                          : green__stack_alloc_guard(ask.size, ask.guard,
+                                                     &s)) != 0) {
+        create_undo(th);
+        return EAGAIN;
+    }
+    s->guard_asked = ask.guard;
+    th->g->top_reserve = green__tls_reserve();
+    green__greenlet_prepare_on(t, th->g, s);
+    if (green__tls_private()) {
+        /* The descriptor at its top is the pthread_t returned. */
+        char *lo = s->lo, *top = lo + s->size;
+        th->pd = green__tls_make(lo, top, th);
+        th->g->tp = th->pd;
+        if (th->pd == NULL) {
+            th->g->top_reserve = 0; /* it shares the OS thread's TLS */
+        } else {
+            /* The descriptor outlives the thread until it is joined or
+             * detached, as glibc's does. */
+            th->g->keep_stack = ask.detach != PTHREAD_CREATE_DETACHED;
+        }
+    }
     live_threads++;
-    if (detach == PTHREAD_CREATE_DETACHED) {
+    if (ask.detach == PTHREAD_CREATE_DETACHED) {
         th->detached = true;
         green_task_release(th->task);
         th->task = NULL;
     }
-    *out = (pthread_t)th;
+    *out = th->pd != NULL ? (pthread_t)th->pd : (pthread_t)th;
     return 0;
-}
-
-/* Waits for th to end, shielded, without EINTR. */
-static int join_wait(struct gthread *th)
-{
-    struct greenlet *self = green__self();
-    unsigned char shield = self->flags & GREEN__SHIELD;
-    self->flags |= GREEN__SHIELD;
-    int r;
-    do {
-        r = green_join(th->task, GREEN_FOREVER, NULL);
-    } while (r == -EINTR);
-    self->flags = (unsigned char)((self->flags & ~GREEN__SHIELD) | shield);
-    return r;
-}
-
-GREEN_INTERPOSE int pthread_join(pthread_t t, void **retval)
-{
-    bool dead;
-    struct gthread *th = green__thread_on() ? record_of(t, &dead) : NULL;
-    if (th == NULL) {
-        return green__thread_on() && dead ? ESRCH
-                                          : GREEN_REAL(pthread_join)(t, retval);
-    }
-    struct greenlet *self = green__self();
-    struct gthread *me = current_record();
-    if (self == NULL) {
-        return ENOMEM;
-    }
-    if (th->g == self || (me != NULL && me->joiner == th->g)) {
-        return EDEADLK; /* itself, or a thread that is joining us */
-    }
-    if (th->detached || th->joiner != NULL) {
-        return EINVAL;
-    }
-    th->joiner = self;
-    int r = join_wait(th);
-    if (r != 0) {
-        th->joiner = NULL;
-        return r == -EPERM ? ESRCH : -r; /* -EDEADLK: nothing can end it */
-    }
-    if (retval != NULL) {
-        *retval = th->retval;
-    }
-    green_task_release(th->task);
-    record_free(th);
-    return 0;
-}
-
-GREEN_INTERPOSE int pthread_detach(pthread_t t)
-{
-    bool dead;
-    struct gthread *th = green__thread_on() ? record_of(t, &dead) : NULL;
-    if (th == NULL) {
-        return green__thread_on() && dead ? ESRCH
-                                          : GREEN_REAL(pthread_detach)(t);
-    }
-    if (th->detached) {
-        return EINVAL;
-    }
-    if (th->joiner != NULL) {
-        return 0; /* glibc: the joiner wins */
-    }
-    green_task_release(th->task);
-    th->task = NULL;
-    if (th->ended) {
-        record_free(th);
-    } else {
-        th->detached = true;
-    }
-    return 0;
-}
-
-/* pthread_exit in main (or in any OS thread's root): as in glibc, the
- * thread ends and the process lives on until its last thread ends. The
- * root's stack cannot end while greenlets run on this OS thread, so it
- * waits for every green pthread, then ends for real: glibc runs main's
- * key destructors and, main being the last thread, exits with 0. */
-_Noreturn static void root_exit(void *retval)
-{
-    struct greenlet *self = green__self();
-    if (self != NULL) {
-        self->flags |= GREEN__SHIELD;
-        while (live_threads > 0) {
-            int r = green__waitq_wait(green__objq_get(&all_ended),
-                                      GREEN_FOREVER,
-                                      "pthread_exit, for the other threads",
-                                      NULL);
-            green__objq_tidy(&all_ended);
-            if (r == -EDEADLK) {
-                green__thread_deadlock("pthread_exit");
-            }
-        }
-        self->flags &= (unsigned char)~GREEN__SHIELD;
-    }
-    GREEN_REAL(pthread_exit)(retval);
-    __builtin_unreachable(); /* the pointer's type drops the noreturn */
-}
-
-GREEN_INTERPOSE _Noreturn void pthread_exit(void *retval)
-{
-    if (green__thread_on()) {
-        struct green__thread *t = green__thread_peek();
-        struct gthread *th = current_record();
-        if (th != NULL) {
-            thread_end(th, retval);
-            green__task_exit(retval);
-        }
-        if (green_current() != NULL) {
-            green__task_exit(retval); /* an API task: ends like a return */
-        }
-        if (t == NULL || t->current == &t->root) {
-            root_exit(retval);
-        }
-    }
-    GREEN_REAL(pthread_exit)(retval);
-    __builtin_unreachable();
 }
 
 GREEN_INTERPOSE pthread_t pthread_self(void)
 {
-    struct gthread *th = green__thread_on() ? current_record() : NULL;
-    return th != NULL ? (pthread_t)th : GREEN_REAL(pthread_self)();
+    struct gthread *th = green__thread_on() ? green__gthread_current() : NULL;
+    if (th == NULL) {
+        return GREEN_REAL(pthread_self)();
+    }
+    return th->pd != NULL ? (pthread_t)th->pd : (pthread_t)th;
 }
 
 GREEN_INTERPOSE int pthread_equal(pthread_t a, pthread_t b)
@@ -500,7 +455,7 @@ GREEN_INTERPOSE int pthread_once(pthread_once_t *once, void (*init)(void))
                                          __ATOMIC_RELAXED)) {
             continue;
         }
-        struct gthread *th = current_record();
+        struct gthread *th = green__gthread_current();
         struct once_frame f = {once, th != NULL ? th->onces : NULL};
         if (th != NULL) {
             th->onces = &f;
@@ -515,81 +470,3 @@ GREEN_INTERPOSE int pthread_once(pthread_once_t *once, void (*init)(void))
     }
 }
 
-/* --- names and attributes ------------------------------------------------- */
-
-GREEN_INTERPOSE int pthread_setname_np(pthread_t t, const char *name)
-{
-    bool dead;
-    struct gthread *th = green__thread_on() ? record_of(t, &dead) : NULL;
-    if (th == NULL) {
-        return green__thread_on() && dead
-                   ? ESRCH
-                   : GREEN_REAL(pthread_setname_np)(t, name);
-    }
-    if (strlen(name) >= NAME_MAX_LEN) {
-        return ERANGE;
-    }
-    return greenlet_set_name(th->g, name) == 0 ? 0 : ENOMEM;
-}
-
-GREEN_INTERPOSE int pthread_getname_np(pthread_t t, char *buf, size_t len)
-{
-    bool dead;
-    struct gthread *th = green__thread_on() ? record_of(t, &dead) : NULL;
-    if (th == NULL) {
-        return green__thread_on() && dead
-                   ? ESRCH
-                   : GREEN_REAL(pthread_getname_np)(t, buf, len);
-    }
-    if (len < NAME_MAX_LEN) {
-        return ERANGE;
-    }
-    const char *name = greenlet_name(th->g);
-    if (name == NULL) { /* unnamed: like a new thread, the process's name */
-        return GREEN_REAL(pthread_getname_np)(GREEN_REAL(pthread_self)(), buf,
-                                              len);
-    }
-    snprintf(buf, len, "%s", name);
-    return 0;
-}
-
-/* glibc would read a green pthread_t as its own descriptor: the common
- * pthread_t-taking calls are answered here. */
-GREEN_INTERPOSE int pthread_getattr_np(pthread_t t, pthread_attr_t *attr)
-{
-    bool dead;
-    struct gthread *th = green__thread_on() ? record_of(t, &dead) : NULL;
-    if (th == NULL) {
-        return green__thread_on() && dead
-                   ? ESRCH
-                   : GREEN_REAL(pthread_getattr_np)(t, attr);
-    }
-    int r = pthread_attr_init(attr);
-    if (r != 0) {
-        return r;
-    }
-    pthread_attr_setdetachstate(attr, th->detached ? PTHREAD_CREATE_DETACHED
-                                                   : PTHREAD_CREATE_JOINABLE);
-    if (th->g->stack != NULL) {
-        pthread_attr_setstack(attr, th->g->stack->lo, th->g->stack->size);
-    } else {
-        pthread_attr_setstacksize(attr, greenlet_stack_size(th->g));
-    }
-    return 0;
-}
-
-/* A signal for a green pthread goes to the OS thread they all share;
- * signal 0 only asks whether the thread exists. */
-GREEN_INTERPOSE int pthread_kill(pthread_t t, int sig)
-{
-    bool dead;
-    struct gthread *th = green__thread_on() ? record_of(t, &dead) : NULL;
-    if (th == NULL) {
-        return green__thread_on() && dead ? ESRCH
-                                          : GREEN_REAL(pthread_kill)(t, sig);
-    }
-    if (sig == 0) {
-        return 0;
-    }
-    return GREEN_REAL(pthread_kill)(GREEN_REAL(pthread_self)(), sig);
-}

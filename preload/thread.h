@@ -1,7 +1,9 @@
+/* SPDX-License-Identifier: MIT */
 /* What the thread family of the preload shares (thread.c: pthreads
- * themselves, sync.c: mutexes, condition variables, rwlocks, barriers,
- * sem.c: semaphores): wait queues kept inside libc's own objects,
- * deadlines given as timespecs, and the one way they all park.
+ * themselves, sync.c: mutexes and condition variables, rwlock.c: rwlocks
+ * and barriers, sem.c: semaphores): wait queues kept inside libc's own
+ * objects, deadlines given as timespecs, and the one way they all park
+ * (park.c).
  *
  * Every object keeps its green state in the bytes of the libc type, laid
  * out so that an idle object is all zero except where glibc keeps a field
@@ -22,10 +24,12 @@
 
 #include "preload.h"
 
-/* Whether the thread family is handled here at all. */
+/* Whether the thread family is handled here: it is patched, and the
+ * caller is the OS thread that runs green pthreads (lib/patch.h); any
+ * other OS thread keeps libc's. */
 static inline bool green__thread_on(void)
 {
-    return green__patch_on(GREEN_PATCH_THREAD);
+    return green__patch_on(GREEN_PATCH_THREAD) && green__pthreads_here();
 }
 
 /* The queue q, made valid if it is still the zero bytes of a static

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The time interposers: sleep, usleep, nanosleep, clock_nanosleep
  * (relative and TIMER_ABSTIME) and sched_yield park the calling greenlet
  * on a hub timer instead of the OS thread. */
@@ -5,6 +6,7 @@
 
 #include <math.h>
 
+#include "cancel.h"
 #include "green/task.h"
 
 static bool green(void)
@@ -16,7 +18,7 @@ static bool green(void)
 static int sleep_for(double seconds, double *left)
 {
     double end = green__now() + seconds;
-    int r = green_sleep(seconds);
+    int r = GREEN__CANCELLABLE(int, green_sleep(seconds));
     if (r == -EINTR && left != NULL) {
         *left = fmax(0.0, end - green__now());
     }
@@ -89,7 +91,10 @@ GREEN_INTERPOSE unsigned int sleep(unsigned int seconds)
     }
     double left = 0.0;
     if (sleep_for(seconds, &left) == -EINTR) {
-        return (unsigned int)ceil(left);
+        /* glibc's sleep: the whole seconds nanosleep left (0.8 s: 0) */
+        struct timespec rem;
+        to_timespec(left, &rem);
+        return (unsigned int)rem.tv_sec;
     }
     return 0;
 }
@@ -104,8 +109,18 @@ GREEN_INTERPOSE int usleep(useconds_t us)
 
 GREEN_INTERPOSE int sched_yield(void)
 {
+    /* An OS thread without a hub has no green thread to yield to: the
+     * kernel's yield, and no hub made for it. (LeakSanitizer's exit-time
+     * check spins in sched_yield while it stops the other threads, the
+     * watchdog among them, holding its allocator's lock: a hub made there
+     * deadlocked every ASan-preloaded process at exit.) */
+    struct green__thread *t = green__thread_peek();
+    if (t == NULL || t->hub == NULL) {
+        return GREEN_REAL(sched_yield)();
+    }
     if (green()) {
         green_sleep(0);
+        green__cancel_async_point();
         return 0;
     }
     return GREEN_REAL(sched_yield)();

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Assertions and small steps shared by the suites (they need Check, so
  * they live apart from test/helpers.h). */
 #ifndef GREEN_TEST_CHECKS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The fake DNS server of the tests (see fake_dns.h): a forked child that
  * answers A, AAAA and PTR queries from a fixed zone, each after a delay,
  * many at once. */

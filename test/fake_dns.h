@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A tiny DNS server for the tests: UDP on 127.0.0.1, an ephemeral port, in
  * a child process that stops by itself (after `lifetime` seconds, or when
  * its parent dies). Plain libc only, so that the legacy programs can use

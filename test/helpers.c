@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "helpers.h"
 #include "internal.h"
 #include "stack.h"
@@ -135,6 +136,12 @@ int green_test_valgrind(void)
 {
     const char *v = getenv("GREEN_VALGRIND");
     return v != NULL && strcmp(v, "1") == 0;
+}
+
+int green_test_emulated(void)
+{
+    const char *v = getenv("MESON_EXE_WRAPPER");
+    return v != NULL && v[0] != '\0';
 }
 
 int green_test_asan(void)

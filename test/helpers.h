@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the unit suites. */
 #ifndef GREEN_TEST_HELPERS_H
 #define GREEN_TEST_HELPERS_H
@@ -36,6 +37,11 @@ long green_test_status_kib(const char *field);
 /* True when the suites run under valgrind (the meson setup sets
  * GREEN_VALGRIND=1): scale tests shrink and fault tests are skipped. */
 int green_test_valgrind(void);
+
+/* True when the suites run under an emulator (meson's exe wrapper: the
+ * aarch64 CI step's qemu-user), whose own mappings, memory and signal
+ * delivery are not the kernel's: the cases that measure those skip. */
+int green_test_emulated(void);
 
 /* True when the tests are built with AddressSanitizer (it then owns
  * SIGSEGV before the library does, and cannot live under RLIMIT_AS). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The one list of Check suites: each test/test_<name>.c defines
  * green_test_<name>_suite(). test/runner.c and test/meson.build use it. */
 #ifndef GREEN_TEST_SUITES_H
@@ -19,7 +20,14 @@
     X(lock)                  \
     X(gather)                \
     X(pool)                  \
-    X(dns)
+    X(dns)                   \
+    X(error)                 \
+    X(parking)               \
+    X(futex)                 \
+    X(workers)               \
+    X(watchdog)              \
+    X(dump)                  \
+    X(cycle)
 
 #define GREEN_TEST_DECLARE(name) Suite *green_test_##name##_suite(void);
 GREEN_TEST_SUITES(GREEN_TEST_DECLARE)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The dns suite: lookups through c-ares against the fake server of
  * fake_dns.c, concurrency, timeouts and cancellation, and fidelity: the
  * same inputs given to glibc and to libgreen must give the same answers,
@@ -615,7 +616,7 @@ END_TEST
 
 static void bad_servers_child(void *arg)
 {
-    setenv("GREEN_DNS_SERVERS", "not-an-address", 1);
+    setenv("GREEN_DNS_SERVERS", arg, 1);
     struct addrinfo *ai;
     int r = lookup_v4("localhost", &ai); /* /etc/hosts: no DNS needed */
     if (r == 0) {
@@ -632,14 +633,44 @@ static void bad_servers_child(void *arg)
     _exit(0);
 }
 
+/* Each bad value gets the one line of lib/config.c's rule, and the
+ * lookups still work with resolv.conf's servers. c-ares alone would take
+ * port 99999 (truncated) and the empty list. */
 START_TEST(bad_servers_env)
 {
-    char out[4096];
-    int st = green_test_fork_capture(bad_servers_child, NULL, out,
-                                     sizeof(out));
-    check_child(st, 0, out);
-    ck_assert_msg(strstr(out, "GREEN_DNS_SERVERS=not-an-address") != NULL,
-                  "stderr: %s", out);
+    static const char *const bad[] = {
+        "not-an-address", "127.0.0.1:99999", "", "127.0.0.1:0",
+        "127.0.0.1:53,", "[::1]:", "[::1", "1.2.3.4:5x",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char out[4096], want[128];
+        int st = green_test_fork_capture(bad_servers_child, (void *)bad[i],
+                                         out, sizeof(out));
+        check_child(st, 0, out);
+        snprintf(want, sizeof(want), "GREEN_DNS_SERVERS=\"%s\": expected",
+                 bad[i]);
+        ck_assert_msg(strstr(out, want) != NULL &&
+                          strstr(out, "using /etc/resolv.conf's servers"),
+                      "%s: stderr: %s", bad[i], out);
+    }
+}
+END_TEST
+
+/* Good values are taken silently. */
+START_TEST(good_servers_env)
+{
+    static const char *const good[] = {
+        "127.0.0.1", "127.0.0.1:5353", "::1", "[::1]:53",
+        "127.0.0.1:53,[::1]:5353",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char out[4096];
+        int st = green_test_fork_capture(bad_servers_child, (void *)good[i],
+                                         out, sizeof(out));
+        check_child(st, 0, out);
+        ck_assert_msg(strstr(out, "GREEN_DNS_SERVERS") == NULL,
+                      "%s: stderr: %s", good[i], out);
+    }
 }
 END_TEST
 
@@ -655,6 +686,7 @@ Suite *green_test_dns_suite(void)
     tcase_add_test(tc, killed);
     tcase_add_test(tc, free_both_kinds);
     tcase_add_test(tc, bad_servers_env);
+    tcase_add_test(tc, good_servers_env);
     suite_add_tcase(s, tc);
     TCase *fid = tcase_create("fidelity");
     tcase_add_checked_fixture(fid, NULL, teardown);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The event suite (include/green/event.h): set, clear and wait; every
  * waiter woken in the order it began waiting; timeouts; waiters killed
  * while waiting; free with waiters; deadlock reports; bad input and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The future suite (include/green/future.h): completion with a value, an
  * error or a cancellation, seen by get and by every waiter; completing
  * once; waiters woken in the order they began waiting; timeouts; waiters

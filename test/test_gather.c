@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The gather suite: green_gather, green_gather_run, green_wait and
  * green_as_completed (include/green/gather.h). Outcomes in argument order,
  * fail-fast with cleanup, timeouts, the three wait modes, finishing order,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The "greenlet" suite: include/green/greenlet.h against its contract, which
  * is Python's greenlet semantics in C.
  *
@@ -1257,6 +1258,7 @@ START_TEST(test_many_no_leak)
     /* With mprotect guards (old kernels, qemu-user) vm.max_map_count caps
      * live stacks near 32K: the scale claim needs guard markers. */
     size_t n = green_test_valgrind()        ? 5000
+               : green_test_asan()          ? 20000 /* 5x slower there */
                : green_test_guard_markers() ? 100000
                                             : 20000;
     greenlet_t **g = calloc(n, sizeof *g);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The hub, through the internal interface (green__hub_park/wake/yield and
  * the wait queues) and green_sleep: timeouts, wake codes, FIFO order,
  * fairness, timers at scale, the lazy hub and deadlock reports.

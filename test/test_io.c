@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The io suite: green_wait_fd and green_close on top of the hub's fd
  * registrations; then the cooperative calls of green/io.h: the fd table
  * (the program's O_NONBLOCK apart from the runtime's), plain pipes left

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The lock suite: semaphores, bounded semaphores, locks, reentrant locks
  * and conditions (include/green/lock.h). Fair hand-off to the longest
  * waiter, contention, ownership, timeouts, cancellation while waiting,

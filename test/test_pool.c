@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The pool suite: pools and groups (include/green/pool.h). The size
  * limit, spawners served first come first served, map, imap_unordered and
  * stopping it midway, join, kill as a structured shutdown, freeing,

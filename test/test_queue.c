@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The queue suite (include/green/queue.h): FIFO, LIFO and priority order
  * (ties in FIFO order), growth of the buffer; waiting getters and putters
  * served strictly in the order they began waiting, with no latecomer

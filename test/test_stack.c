@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The "stack" suite: lib/stack.h against its contract.
  *
  * Sizes and GREEN_STACK_SIZE parsing, the memory an allocation hands out,
@@ -885,6 +886,99 @@ START_TEST(test_thread_term)
 }
 END_TEST
 
+/* --- guards asked for, thread-sized stacks, user stacks ------------------ */
+
+/* Whether the kernel can read the byte at p: a guard page cannot be
+ * read, and write() says EFAULT instead of faulting the caller. */
+static int readable(const char *p)
+{
+    int fd[2];
+    ck_assert_int_eq(pipe(fd), 0);
+    ssize_t n = write(fd[1], p, 1);
+    close(fd[0]);
+    close(fd[1]);
+    return n == 1;
+}
+
+/* A green pthread's guardsize: a guard at least as deep as asked (in
+ * pages, never under the 16 KiB default), recorded as asked; its own
+ * pool, so a default-guard stack of the same size is a different slot. */
+START_TEST(test_guard_asked)
+{
+    struct green__stack *s, *d;
+    ck_assert_int_eq(green__stack_alloc_guard(64 * KIB, 40 * KIB + 1, &s), 0);
+    ck_assert_uint_eq(s->guard_asked, 40 * KIB + 1);
+    ck_assert_uint_ge(s->guard, 40 * KIB + 1);
+    ck_assert_uint_eq(s->guard % page_size(), 0);
+    ck_assert(!readable(s->lo - 1));
+    ck_assert(!readable(s->lo - 40 * KIB));
+    ck_assert(readable(s->lo));
+    ck_assert_int_eq(green__stack_alloc_guard(64 * KIB, 0, &d), 0);
+    ck_assert_uint_eq(d->guard, GREEN__STACK_GUARD);
+    ck_assert_uint_eq(d->guard_asked, 0);
+    ck_assert(!readable(d->lo - GREEN__STACK_GUARD));
+    green__stack_free(s);
+    green__stack_free(d);
+    /* Freed and taken again: the same pool, the same guard. */
+    ck_assert_int_eq(green__stack_alloc_guard(64 * KIB, 48 * KIB, &s), 0);
+    ck_assert_uint_ge(s->guard, 48 * KIB);
+    ck_assert(!readable(s->lo - 48 * KIB));
+    green__stack_free(s);
+}
+END_TEST
+
+/* glibc's 8 MiB thread stacks: 500 of them (4 GiB of address space) fit
+ * in a handful of mappings and cost only the pages touched. */
+START_TEST(test_thread_sized)
+{
+    enum { N = 500 };
+    static struct green__stack *s[N];
+    int maps0 = green_test_count_maps();
+    long rss0 = green_test_status_kib("VmRSS");
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(green__stack_alloc_guard(8 * MIB, 4096, &s[i]), 0);
+        ck_assert_uint_eq(s[i]->size, 8 * MIB);
+        s[i]->lo[s[i]->size - 1] = 1; /* the top page, as a thread would */
+        s[i]->lo[0] = 1;              /* and the bottom: it is all there */
+    }
+    int maps = green_test_count_maps() - maps0;
+    long rss = green_test_status_kib("VmRSS") - rss0;
+    for (int i = 0; i < N; i++) {
+        green__stack_free(s[i]);
+    }
+    /* qemu-user keeps mappings of its own for the guest's */
+    ck_assert_msg(maps <= 16 || green_test_emulated(),
+                  "%d stacks of 8 MiB took %d mappings", N, maps);
+    ck_assert_msg(rss < (long)N * 16 || green_test_emulated(),
+                  "%d stacks of 8 MiB, two pages touched in each: RSS grew "
+                  "%ld KiB", N, rss);
+}
+END_TEST
+
+/* pthread_attr_setstack's stacks: the program's memory as given, counted
+ * in use, and left alone when given back. */
+START_TEST(test_user_stack)
+{
+    size_t n = 256 * KIB + 100; /* not a page multiple: taken as given */
+    char *buf = malloc(n);
+    ck_assert_ptr_nonnull(buf);
+    size_t used0 = green__stack_in_use();
+    struct green__stack *s;
+    ck_assert_int_eq(green__stack_user(buf, n, &s), 0);
+    ck_assert_ptr_eq(s->lo, buf);
+    ck_assert_uint_eq(s->size, n);
+    ck_assert_uint_eq(s->guard, 0);
+    ck_assert(s->user);
+    ck_assert_uint_eq(green__stack_in_use(), used0 + 1);
+    memset(buf, 1, n);
+    green__stack_free(s);
+    ck_assert_uint_eq(green__stack_in_use(), used0);
+    memset(buf, 2, n); /* still the program's: mapped and writable */
+    ck_assert_int_eq(buf[n - 1], 2);
+    free(buf);
+}
+END_TEST
+
 Suite *green_test_stack_suite(void)
 {
     Suite *s = suite_create("stack");
@@ -929,6 +1023,13 @@ Suite *green_test_stack_suite(void)
                         (int)(sizeof overflow_cases /
                               sizeof overflow_cases[0]));
     tcase_set_timeout(tc, 10);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("threads");
+    tcase_add_test(tc, test_guard_asked);
+    tcase_add_test(tc, test_thread_sized);
+    tcase_add_test(tc, test_user_stack);
+    tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("scale");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The raw context switch (lib/arch/switch.h), tested below the greenlet
  * layer: whichever backend the build picked (x86-64 or aarch64 assembly, or
  * ucontext) must pass the same suite. Stacks come from plain mmap here, not

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The timeout suite (include/green/timeout.h): scopes that cap every wait
  * of the greenlet that opened them, at any call depth (green_sleep,
  * green_event_wait, green_queue_get, green_join, green_future_wait,

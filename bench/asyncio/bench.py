@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """asyncio reference for bench/sync_gather.c, measured the same way.
 
 Usage: /usr/bin/python3 bench.py gather (standard library only). Prints

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The echo benchmark's load client. Opens N connections to an echo server
  * on 127.0.0.1, and has each ping-pong one message of SIZE bytes (64) at
  * a time: send, wait for the whole echo, check it byte for byte, send the
@@ -14,7 +15,8 @@
  *   rss_kib, hwm_kib, base_rss_kib   the server's VmRSS at the end of the
  *                   window, its VmHWM (peak), its VmRSS before we connected
  *   kib_per_conn    (rss_kib - base_rss_kib) / N
- *   threads         the server's OS threads (/proc/PID/status)
+ *   threads         the server's own OS threads (/proc/PID/status; but
+ *                   for libgreen's own, named green-..., where few)
  *
  * One OS thread and one epoll set (level-triggered): pin it to a core of
  * its own (taskset) so that it and the server do not share one. It raises
@@ -29,6 +31,7 @@
  * Exits 1, naming the cause on stderr, if a connection fails, an echo is
  * wrong, or nothing comes back for --timeout seconds (10). */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -189,6 +192,37 @@ struct proc {
     long rss_kib, hwm_kib, threads;
 };
 
+/* The server's threads that libgreen made for itself (named green-...:
+ * its watchdog, its workers), which are not the program's. */
+static long runtime_threads(void)
+{
+    char path[320];
+    snprintf(path, sizeof(path), "/proc/%d/task", opt.pid);
+    DIR *d = opendir(path);
+    long n = 0;
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        char name[32] = "";
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", opt.pid,
+                 e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            if (fgets(name, sizeof(name), f) == NULL) {
+                name[0] = '\0';
+            }
+            fclose(f);
+        }
+        n += strncmp(name, "green-", 6) == 0;
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return n;
+}
+
 static void read_proc(struct proc *p)
 {
     memset(p, 0, sizeof(*p));
@@ -223,6 +257,9 @@ static void read_proc(struct proc *p)
         sscanf(buf, "Threads: %ld", &p->threads);
     }
     fclose(f);
+    if (p->threads <= 64) {
+        p->threads -= runtime_threads();
+    }
 }
 
 static double self_cpu(void)

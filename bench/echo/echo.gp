@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The echo benchmark's plot, made by run.sh:
 #   gnuplot -e "datafile='echo.dat'; outfile='echo.png'; n=6; t1='epoll'; ..." echo.gp
 # echo.dat has one block per server (gnuplot's `index`), rows of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The echo benchmark's baseline: a hand-written, single-threaded epoll
  * echo server, the practical limit of one core. Level-triggered,
  * non-blocking sockets, one read and one write per readable event; a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The echo benchmark's gevent reference: a StreamServer, one greenlet per
 connection, each a loop of recv and sendall.
 

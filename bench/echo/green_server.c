@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The echo benchmark's libgreen API server: one detached task per
  * connection, each a plain blocking-style loop of green_read and
  * green_write; the root greenlet accepts. (examples/echo is a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/echo/run.sh [build-dir]: the echo server benchmark. Builds the
 # load client and the C servers with meson (buildtype=release, in
 # build-dir, default build-bench at the top of the tree), builds the Go

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """gevent and greenlet references for bench/yield.c, bench/spawn.c,
 bench/memory.c, bench/switch.c and the synchronisation benchmarks
 bench/sync_queue.c, sync_event.c and sync_sem.c, measured the same way.

@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // Go references for bench/yield.c, bench/spawn.c, bench/memory.c and
 // the synchronisation benchmarks bench/sync_*.c, measured the same way,
 // with GOMAXPROCS=1 (one OS thread runs goroutines, as one hub does).
 // Standard library only; build with `go build -o gobench main.go` (no
 // module, no network).
 //
-// Usage: gobench yield|spawn|memory|queue|event|sem|gather. Prints
+// Usage: gobench yield|spawn|memory|queue|event|sem|gather|handoff. Prints
 // `name value unit` lines:
 //
 //	yield.go        ns per runtime.Gosched(), two goroutines taking turns
@@ -26,6 +27,10 @@
 //	sem.go_mutex    ns per Lock + Unlock of a sync.Mutex, ditto
 //	gather.go       ns per goroutine: 100,000 `go f(i)` storing their
 //	                result in a slice, then WaitGroup.Wait
+//	handoff.go_mutex  ns per wake-up, two goroutines ping-ponging over
+//	                two sync.Mutex, each unlocked by the other side
+//	                (bench/blocking.c's futex and condvar wake-to-run)
+//	handoff.go_chan ns per wake-up, ditto over two unbuffered channels
 //
 // BENCH_YIELDS, BENCH_TASKS, BENCH_BLOCKED, BENCH_ITEMS, BENCH_ROUNDS,
 // BENCH_SEM_TASKS, BENCH_SEM_ROUNDS and BENCH_GATHER_TASKS change the
@@ -390,13 +395,49 @@ func gather() {
 	report("gather.go", float64(d.Nanoseconds())/float64(n), "ns")
 }
 
-const usage = "usage: gobench yield|spawn|memory|queue|event|sem|gather"
+const usage = "usage: gobench yield|spawn|memory|queue|event|sem|gather|handoff"
+
+// handoffMutexRun ping-pongs n rounds between two goroutines over two
+// sync.Mutex used as binary semaphores, each unlocked by the other side:
+// every Unlock wakes the goroutine blocked in Lock (the reference for
+// bench/blocking.c's futex and condvar wake-to-run).
+func handoffMutexRun(n int) time.Duration {
+	var a, b sync.Mutex
+	a.Lock()
+	b.Lock()
+	count := 0
+	var wg sync.WaitGroup
+	wg.Add(1)
+	start := time.Now()
+	go func() {
+		for i := 0; i < n; i++ {
+			a.Lock()
+			count++
+			b.Unlock()
+		}
+		wg.Done()
+	}()
+	for i := 0; i < n; i++ {
+		a.Unlock()
+		b.Lock()
+		check(count == i+1, "one round at a time")
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+func handoff() {
+	n := envInt("BENCH_ROUNDS", 200000)
+	report("handoff.go_mutex", float64(handoffMutexRun(n).Nanoseconds())/float64(2*n), "ns")
+	report("handoff.go_chan", float64(eventChanRun(n).Nanoseconds())/float64(2*n), "ns")
+}
 
 func main() {
 	runtime.GOMAXPROCS(1)
 	benches := map[string]func(){
 		"yield": yield, "spawn": spawn, "memory": memory,
 		"queue": queue, "event": event, "sem": sem, "gather": gather,
+		"handoff": handoff,
 	}
 	if len(os.Args) != 2 || benches[os.Args[1]] == nil {
 		fmt.Fprintln(os.Stderr, usage)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A future with done-callbacks, asyncio's
  *
  *     fut.add_done_callback(functools.partial(print_result, 123))

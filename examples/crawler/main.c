@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A crawler, the gevent and aiohttp classic: fetch 20 pages through a pool
  * of 10 tasks, then through a pool of 1, one page after the other. The
  * "web site" is a small HTTP server in this program, on an ephemeral port

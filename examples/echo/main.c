@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* An echo server with a task per connection, and 100 clients in the same
  * program, each sending 5 lines and checking every echo. One more client
  * connects and stays idle, so that its handler is still blocked in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* asyncio.gather(..., return_exceptions=True): every task's outcome, value
  * or error, in argument order. One task succeeds, one divides by zero
  * (reported as an error code, -EDOM), and one sleeps for a minute until

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* asyncio.gather, the first coroutine program: three tasks that each sleep
  * 1 s, started at once and collected in argument order, take about 1 s;
  * the same three calls made one after the other take about 3 s.

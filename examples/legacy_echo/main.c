@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A classic blocking echo server, thread per connection: the kind of
  * program the preload is for. It is built WITHOUT libgreen (plain
  * pthreads, blocking read/write/accept, default thread attributes) and run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Two greenlets switching to each other, the classic greenlet example.
  * gr1 prints 1 and 2, gr2 prints 3 and 4; switching back and forth
  * interleaves them as 1 3 2 4. Each switch carries a value to the other

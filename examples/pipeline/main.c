@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Producer/consumer on a queue, the asyncio.Queue tutorial: two producers
  * put 5 items each, two consumers take and process them. green_queue_join
  * returns once every item has been marked done; then the consumers, idle

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Two tasks that sleep 2 s and 1 s, spawned together and joined: they
  * sleep at the same time, so the whole run takes about 2 s, not 3. */
 #include <green.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* asyncio.wait and asyncio.as_completed.
  *
  * Part 1: three tasks sleep 0.5, 1 and 2 s; green_wait with a 1.5 s

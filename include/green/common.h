@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Definitions shared by every libgreen header. */
 #ifndef GREEN_COMMON_H
 #define GREEN_COMMON_H

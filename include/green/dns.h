@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Name resolution that parks only the calling greenlet: getaddrinfo,
  * getnameinfo and the gethostbyname family, answered from /etc/hosts and
  * from DNS through c-ares, whose sockets the hub watches.
@@ -36,11 +37,11 @@ extern "C" {
 #define GREEN_IS_EAI(err) ((err) <= GREEN_EAI_BASE - 1 && (err) >= GREEN_EAI_BASE - 200)
 
 /* The EAI_* code for err: the resolver error's own code, EAI_SYSTEM for a
- * negative errno (errno being -err), 0 for 0. */
+ * negative errno (errno being -err), 0 for 0. Switching: never switches. */
 GREEN_EXTERN int green_dns_eai(int err);
 
 /* A message for err, resolver error or errno (gai_strerror / strerror).
- * Never NULL; the string is static. */
+ * Never NULL; the string is static. Switching: never switches. */
 GREEN_EXTERN const char *green_dns_strerror(int err);
 
 /* getaddrinfo(3): node, service and hints as glibc takes them. Returns 0

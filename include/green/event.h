@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Event: a flag greenlets can wait for (gevent.event.Event,
  * asyncio.Event). Setting it wakes every waiter; it stays set until
  * cleared. An event belongs to the OS thread that made it. */
@@ -29,7 +30,7 @@ GREEN_EXTERN int green_event_set(green_event_t *e);
 /* Clears e. Returns 0, -EINVAL, -EPERM. Switching: never switches. */
 GREEN_EXTERN int green_event_clear(green_event_t *e);
 
-/* Whether e is set (false for NULL). */
+/* Whether e is set (false for NULL). Switching: never switches. */
 GREEN_EXTERN bool green_event_is_set(const green_event_t *e);
 
 /* Waits until e is set, at most timeout seconds (returns at once if it

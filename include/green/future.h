@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Future: a result that arrives later (gevent AsyncResult, asyncio
  * Future). Someone completes it once, with a value, an error code, or a
  * cancellation; any number of greenlets wait for it; callbacks run when it
@@ -32,7 +33,8 @@ GREEN_EXTERN int green_future_free(green_future_t *f);
 /* Completes f with a value / an error (err < 0) / as cancelled: waiters
  * wake, then callbacks run in the order they were added.
  * Returns 0, or -EINVAL (NULL, err >= 0, or f already complete: a future
- * completes once), -EPERM. Switching: never switches. */
+ * completes once), -EPERM. Switching: never switches (unless a callback
+ * does). */
 GREEN_EXTERN int green_future_set_result(green_future_t *f, void *value);
 GREEN_EXTERN int green_future_set_error(green_future_t *f, int err);
 GREEN_EXTERN int green_future_cancel(green_future_t *f);
@@ -49,11 +51,15 @@ GREEN_EXTERN int green_future_wait(green_future_t *f, double timeout);
 GREEN_EXTERN int green_future_get(green_future_t *f, double timeout,
                                   void **value);
 
+/* Whether f is complete / complete as cancelled (false for NULL).
+ * Switching: never switches. */
 GREEN_EXTERN bool green_future_done(const green_future_t *f);
 GREEN_EXTERN bool green_future_cancelled(const green_future_t *f);
-/* 0 unless complete with an error (-ECANCELED when cancelled). */
+/* 0 unless complete with an error (-ECANCELED when cancelled).
+ * Switching: never switches. */
 GREEN_EXTERN int green_future_error(const green_future_t *f);
-/* The value, or NULL unless complete with one. */
+/* The value, or NULL unless complete with one. Switching: never
+ * switches. */
 GREEN_EXTERN void *green_future_result(const green_future_t *f);
 
 /* Calls cb(f, userdata) when f completes, or at once if it has (the way
@@ -64,7 +70,8 @@ GREEN_EXTERN int green_future_add_done_callback(green_future_t *f,
                                                 green_future_cb_t cb,
                                                 void *userdata);
 
-/* Removes every pending (cb, userdata) callback; returns how many. */
+/* Removes every pending (cb, userdata) callback; returns how many.
+ * Switching: never switches. */
 GREEN_EXTERN int green_future_remove_done_callback(green_future_t *f,
                                                    green_future_cb_t cb,
                                                    void *userdata);

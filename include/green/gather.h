@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Waiting on many tasks at once: gather, wait and as_completed, the C
  * forms of asyncio.gather(return_exceptions=True), asyncio.wait and
  * asyncio.as_completed. None of them joins or releases the tasks: the
@@ -23,7 +24,7 @@ typedef struct {
     void *value;                /* the result when DONE, else NULL */
 } green_outcome_t;
 
-/* Fills *out with t's outcome (as it is now). */
+/* Fills *out with t's outcome (as it is now). Switching: never switches. */
 GREEN_EXTERN void green_outcome_of(green_task_t *t, green_outcome_t *out);
 
 /* green_gather() flags. */
@@ -84,7 +85,7 @@ GREEN_EXTERN int green_as_completed_new(green_as_completed_t **out,
 GREEN_EXTERN int green_as_completed_next(green_as_completed_t *it,
                                          green_task_t **task);
 
-/* Frees the iterator (the tasks are untouched). */
+/* Frees the iterator (the tasks are untouched). Switching: never switches. */
 GREEN_EXTERN void green_as_completed_free(green_as_completed_t *it);
 
 #ifdef __cplusplus

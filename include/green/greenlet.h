@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The greenlet core: stackful coroutines switched explicitly, with values
  * passed both ways, the way Python's greenlet module works.
  *
@@ -70,7 +71,8 @@ GREEN_EXTERN int greenlet_throw(greenlet_t *g, int err, void **result);
  * Switching: never switches. */
 GREEN_EXTERN greenlet_t *greenlet_current(void);
 
-/* The parent of g (NULL for a root greenlet or a NULL g). */
+/* The parent of g (NULL for a root greenlet or a NULL g).
+ * Switching: never switches. */
 GREEN_EXTERN greenlet_t *greenlet_parent(const greenlet_t *g);
 
 /* Makes parent the parent of g.
@@ -79,26 +81,32 @@ GREEN_EXTERN greenlet_t *greenlet_parent(const greenlet_t *g);
  * Switching: never switches. */
 GREEN_EXTERN int greenlet_set_parent(greenlet_t *g, greenlet_t *parent);
 
-/* True once g has been switched to (a root is always started). */
+/* True once g has been switched to (a root is always started).
+ * Switching: never switches. */
 GREEN_EXTERN bool greenlet_started(const greenlet_t *g);
 
-/* True once g's run has returned (or g was thrown into before starting). */
+/* True once g's run has returned (or g was thrown into before starting).
+ * Switching: never switches. */
 GREEN_EXTERN bool greenlet_dead(const greenlet_t *g);
 
-/* The value g's run returned (NULL unless g is dead). */
+/* The value g's run returned (NULL unless g is dead).
+ * Switching: never switches. */
 GREEN_EXTERN void *greenlet_result(const greenlet_t *g);
 
 /* A name for diagnostics (stack overflow and deadlock reports). The string
- * is copied. Returns 0, -EINVAL (g NULL) or -ENOMEM. */
+ * is copied. Returns 0, -EINVAL (g NULL) or -ENOMEM.
+ * Switching: never switches. */
 GREEN_EXTERN int greenlet_set_name(greenlet_t *g, const char *name);
 
-/* The name given with greenlet_set_name(), or NULL. */
+/* The name given with greenlet_set_name(), or NULL.
+ * Switching: never switches. */
 GREEN_EXTERN const char *greenlet_name(const greenlet_t *g);
 
-/* A process-wide unique number for g, starting at 1 (0 for NULL). */
+/* A process-wide unique number for g, starting at 1 (0 for NULL).
+ * Switching: never switches. */
 GREEN_EXTERN unsigned long greenlet_id(const greenlet_t *g);
 
-/* The stack size g has or will have, in bytes. */
+/* The stack size g has or will have, in bytes. Switching: never switches. */
 GREEN_EXTERN size_t greenlet_stack_size(const greenlet_t *g);
 
 /* Frees g. A suspended greenlet that is not dead is discarded without

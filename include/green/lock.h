@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Semaphores, locks and condition variables for greenlets (gevent.lock,
  * asyncio.Semaphore/Lock/Condition, Python's threading.RLock).
  *
@@ -26,14 +27,16 @@ typedef struct green_sem green_sem_t;
 GREEN_EXTERN int green_sem_new(green_sem_t **out, unsigned value);
 GREEN_EXTERN int green_sem_new_bounded(green_sem_t **out, unsigned value);
 
-/* Frees s. Returns 0, -EINVAL, -EPERM, -EBUSY (greenlets wait on it). */
+/* Frees s. Returns 0, -EINVAL, -EPERM, -EBUSY (greenlets wait on it).
+ * Switching: never switches. */
 GREEN_EXTERN int green_sem_free(green_sem_t *s);
 
 /* Takes a permit, waiting at most timeout seconds. Returns 0, -EINVAL,
  * -EPERM, -ETIMEDOUT, -ECANCELED, -EDEADLK. Switching: may switch. */
 GREEN_EXTERN int green_sem_acquire(green_sem_t *s, double timeout);
 
-/* Takes a permit if one is free now and nobody waits: 0 or -EAGAIN. */
+/* Takes a permit if one is free now and nobody waits: 0 or -EAGAIN.
+ * Switching: never switches. */
 GREEN_EXTERN int green_sem_try_acquire(green_sem_t *s);
 
 /* Gives a permit back (to the first waiter, if any). Returns 0, -EINVAL,
@@ -42,7 +45,7 @@ GREEN_EXTERN int green_sem_try_acquire(green_sem_t *s);
  * Switching: never switches. */
 GREEN_EXTERN int green_sem_release(green_sem_t *s);
 
-/* Free permits now. */
+/* Free permits now. Switching: never switches. */
 GREEN_EXTERN unsigned green_sem_value(const green_sem_t *s);
 
 /* --- Lock and RLock -------------------------------------------------------- */
@@ -50,28 +53,34 @@ GREEN_EXTERN unsigned green_sem_value(const green_sem_t *s);
 typedef struct green_lock green_lock_t;
 
 /* Makes a lock, or a reentrant lock that its owner may take again (and
- * must release as often). Returns 0, -EINVAL, -ENOMEM. */
+ * must release as often). Returns 0, -EINVAL, -ENOMEM.
+ * Switching: never switches. */
 GREEN_EXTERN int green_lock_new(green_lock_t **out);
 GREEN_EXTERN int green_rlock_new(green_lock_t **out);
 
-/* Frees l. Returns 0, -EINVAL, -EPERM, -EBUSY (held, or waited on). */
+/* Frees l. Returns 0, -EINVAL, -EPERM, -EBUSY (held, or waited on).
+ * Switching: never switches. */
 GREEN_EXTERN int green_lock_free(green_lock_t *l);
 
 /* Takes l, waiting at most timeout seconds. Returns 0, or -EINVAL,
  * -EPERM, -EDEADLK (a plain lock the caller already holds, or nothing
- * could ever release it), -ETIMEDOUT, -ECANCELED.
+ * could ever release it: also at once when the wait would close a cycle,
+ * the owner waiting, itself or through others, for a lock the caller
+ * holds or in a join of the caller; the cycle is logged as a warning),
+ * -ETIMEDOUT, -ECANCELED.
  * Switching: may switch. */
 GREEN_EXTERN int green_lock_acquire(green_lock_t *l, double timeout);
 
 /* Takes l if that needs no wait: 0 or -EBUSY (or -EDEADLK as above;
- * -EOVERFLOW for a reentrant lock already taken UINT_MAX times). */
+ * -EOVERFLOW for a reentrant lock already taken UINT_MAX times).
+ * Switching: never switches. */
 GREEN_EXTERN int green_lock_try_acquire(green_lock_t *l);
 
 /* Releases l (once, for a reentrant lock). Returns 0, -EINVAL, -EPERM
  * (the caller does not hold it). Switching: never switches. */
 GREEN_EXTERN int green_lock_release(green_lock_t *l);
 
-/* Whether l is held by anyone. */
+/* Whether l is held by anyone. Switching: never switches. */
 GREEN_EXTERN bool green_lock_locked(const green_lock_t *l);
 
 /* --- Condition ------------------------------------------------------------- */
@@ -79,14 +88,15 @@ GREEN_EXTERN bool green_lock_locked(const green_lock_t *l);
 typedef struct green_cond green_cond_t;
 
 /* Makes a condition variable over lock (NULL: it makes its own reentrant
- * lock, reachable with green_cond_lock()). Returns 0, -EINVAL, -ENOMEM. */
+ * lock, reachable with green_cond_lock()). Returns 0, -EINVAL, -ENOMEM.
+ * Switching: never switches. */
 GREEN_EXTERN int green_cond_new(green_cond_t **out, green_lock_t *lock);
 
 /* Frees c (and its own lock, if it made one). Returns 0, -EINVAL, -EPERM,
- * -EBUSY (greenlets wait on it). */
+ * -EBUSY (greenlets wait on it). Switching: never switches. */
 GREEN_EXTERN int green_cond_free(green_cond_t *c);
 
-/* The lock of c. */
+/* The lock of c. Switching: never switches. */
 GREEN_EXTERN green_lock_t *green_cond_lock(green_cond_t *c);
 
 /* With c's lock held: releases it (all levels of a reentrant lock), waits

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pools and groups of tasks (gevent.pool.Pool and Group).
  *
  * A pool runs at most `size` tasks at once: spawning into a full pool
@@ -30,7 +31,7 @@ GREEN_EXTERN int green_pool_new(green_pool_t **out, size_t size);
 GREEN_EXTERN int green_group_new(green_pool_t **out);
 
 /* Frees p. Returns 0, -EINVAL, -EPERM, -EBUSY (members still running or
- * spawners waiting: join or kill it first). */
+ * spawners waiting: join or kill it first). Switching: never switches. */
 GREEN_EXTERN int green_pool_free(green_pool_t *p);
 
 /* Spawns fn(arg) in p, first waiting for a free slot. *out gets the
@@ -49,10 +50,10 @@ GREEN_EXTERN int green_pool_join(green_pool_t *p, double timeout);
  * finish their cleanup. Switching: may switch. */
 GREEN_EXTERN int green_pool_kill(green_pool_t *p, double timeout);
 
-/* Members running (started or queued) now. */
+/* Members running (started or queued) now. Switching: never switches. */
 GREEN_EXTERN size_t green_pool_running(const green_pool_t *p);
 
-/* Free slots now (SIZE_MAX for a group). */
+/* Free slots now (SIZE_MAX for a group). Switching: never switches. */
 GREEN_EXTERN size_t green_pool_free_slots(const green_pool_t *p);
 
 /* Runs fn(args[i]) for every i through p (so at most `size` at once),

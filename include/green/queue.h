@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Queues between greenlets (gevent.queue, asyncio.Queue) and an
  * unbuffered Channel (gevent.queue.Channel, Go's unbuffered chan).
  *
@@ -82,6 +83,8 @@ GREEN_EXTERN int green_queue_join(green_queue_t *q, double timeout);
  * Switching: never switches. */
 GREEN_EXTERN int green_queue_close(green_queue_t *q);
 
+/* The number of items in q now; whether it is empty, full, closed.
+ * Switching: never switches. */
 GREEN_EXTERN size_t green_queue_size(const green_queue_t *q);
 GREEN_EXTERN bool green_queue_empty(const green_queue_t *q);
 GREEN_EXTERN bool green_queue_full(const green_queue_t *q);
@@ -92,12 +95,18 @@ GREEN_EXTERN bool green_queue_closed(const green_queue_t *q);
  * queue calls they mirror. */
 typedef struct green_queue green_channel_t;
 
+/* Make and free, as green_queue_new() and green_queue_free() do.
+ * Switching: never switches. */
 GREEN_EXTERN int green_channel_new(green_channel_t **out);
 GREEN_EXTERN int green_channel_free(green_channel_t *ch);
+/* Send and receive, each waiting at most timeout seconds for the other
+ * side, as green_queue_put() and green_queue_get() do. Switching: may
+ * switch. */
 GREEN_EXTERN int green_channel_send(green_channel_t *ch, void *item,
                                     double timeout);
 GREEN_EXTERN int green_channel_recv(green_channel_t *ch, double timeout,
                                     void **item);
+/* Close, as green_queue_close() does. Switching: never switches. */
 GREEN_EXTERN int green_channel_close(green_channel_t *ch);
 
 #ifdef __cplusplus

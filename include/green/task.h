@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tasks: greenlets scheduled by the hub, the C counterpart of gevent.spawn
  * and asyncio tasks.
  *
@@ -66,7 +67,7 @@ typedef struct {
 GREEN_EXTERN int green_spawn(green_task_t **out, green_fn_t fn, void *arg);
 
 /* green_spawn() with options (opts may be NULL). Also -EINVAL if the stack
- * size is over 1 GiB. */
+ * size is over 1 GiB. Switching: never switches. */
 GREEN_EXTERN int green_spawn_ex(green_task_t **out, green_fn_t fn, void *arg,
                                 const green_spawn_opts_t *opts);
 
@@ -82,7 +83,9 @@ GREEN_EXTERN int green_spawn_later(green_task_t **out, double seconds,
  * the outcome with green_task_status() / green_task_error(). A task can be
  * joined once. Otherwise a negative errno, t unchanged: -EINVAL (t NULL,
  * detached or already joined; bad timeout), -EDEADLK (t is the calling task,
- * or nothing could ever end t), -EPERM (t belongs to another OS thread),
+ * or nothing could ever end t: also at once when this wait would close a
+ * cycle, t waiting, itself or through others, in a join or for a lock the
+ * caller holds; the cycle is logged as a warning), -EPERM (t belongs to another OS thread),
  * -ETIMEDOUT (still running at the deadline), -ECANCELED (the caller was
  * killed), -ENOMEM (the hub could not be created).
  * Switching: may switch. */
@@ -111,12 +114,15 @@ GREEN_EXTERN int green_task_get(green_task_t *t, double timeout, void **value);
  * Returns 0, or -EINVAL (negative or NaN), -ECANCELED (killed),
  * -EDEADLK (GREEN_FOREVER in the root greenlet with nothing left that
  * could ever run), -ENOMEM (the hub could not be created).
- * Switching: switches. */
+ * Switching: may switch: always, unless it fails at once, except that a
+ * sleep of 0 with nothing else ready may return without switching. */
 GREEN_EXTERN int green_sleep(double seconds);
 
 /* Cancels t (see the top of this file). Returns 0, or -EINVAL (t NULL),
  * -ESRCH (t has already ended), -EPERM (t belongs to another OS thread).
- * Switching: never switches; join t to wait for its cleanup. */
+ * Switching: never switches (unless a green_link() callback does: a task
+ * that never started ends here, and its callbacks run at once); join t
+ * to wait for its cleanup. */
 GREEN_EXTERN int green_kill(green_task_t *t);
 
 /* A callback run once when t ends. */
@@ -140,35 +146,42 @@ GREEN_EXTERN int green_run(void);
 
 /* Ends the calling task as FAILED with err: use as `return green_fail(err);`
  * in a task body. err must be negative (a positive err is negated; 0 becomes
- * -EINVAL). Outside a task it only returns NULL. Returns NULL. */
+ * -EINVAL). Outside a task it only returns NULL. Returns NULL.
+ * Switching: never switches. */
 GREEN_EXTERN void *green_fail(int err);
 
-/* The task the calling greenlet runs, or NULL (root or plain greenlet). */
+/* The task the calling greenlet runs, or NULL (root or plain greenlet).
+ * Switching: never switches. */
 GREEN_EXTERN green_task_t *green_current(void);
 
+/* Where t is in its life (PENDING for NULL). Switching: never switches. */
 GREEN_EXTERN green_task_status_t green_task_status(const green_task_t *t);
 
-/* 0 while running or when DONE; the error once FAILED or CANCELLED. */
+/* 0 while running or when DONE; the error once FAILED or CANCELLED.
+ * Switching: never switches. */
 GREEN_EXTERN int green_task_error(const green_task_t *t);
 
-/* fn's return value once DONE, else NULL. */
+/* fn's return value once DONE, else NULL. Switching: never switches. */
 GREEN_EXTERN void *green_task_result(const green_task_t *t);
 
-/* Whether t has ended (DONE, FAILED or CANCELLED). */
+/* Whether t has ended (DONE, FAILED or CANCELLED).
+ * Switching: never switches. */
 GREEN_EXTERN bool green_task_done(const green_task_t *t);
 
 /* The greenlet a task runs on: for greenlet_name/id and diagnostics only;
- * never switch to it or free it. */
+ * never switch to it or free it. Switching: never switches. */
 GREEN_EXTERN greenlet_t *green_task_greenlet(green_task_t *t);
 
-/* Names t for diagnostics. Returns 0, -EINVAL, -ENOMEM. */
+/* Names t for diagnostics. Returns 0, -EINVAL, -ENOMEM.
+ * Switching: never switches. */
 GREEN_EXTERN int green_task_set_name(green_task_t *t, const char *name);
 
 /* Gives the handle back (see Ownership above). NULL is ignored. After this
- * call the handle must not be used. */
+ * call the handle must not be used. Switching: never switches. */
 GREEN_EXTERN void green_task_release(green_task_t *t);
 
-/* A short string for a status ("pending", "running", "done", ...). */
+/* A short string for a status ("pending", "running", "done", ...).
+ * Switching: never switches. */
 GREEN_EXTERN const char *green_task_status_name(green_task_status_t s);
 
 #ifdef __cplusplus

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Timeout scopes, the C form of gevent.Timeout and asyncio.timeout(): a
  * deadline for everything a greenlet blocks on between start and cancel.
  *
@@ -30,7 +31,8 @@ GREEN_EXTERN int green_timeout_start(double seconds);
  * open. Switching: never switches. */
 GREEN_EXTERN int green_timeout_cancel(void);
 
-/* Whether the innermost open scope's deadline has passed. */
+/* Whether the innermost open scope's deadline has passed.
+ * Switching: never switches. */
 GREEN_EXTERN bool green_timeout_expired(void);
 
 /* Runs fn(arg) on the calling greenlet inside a scope of `seconds`.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Context switch for AArch64, AAPCS64, ELF, GNU as.
  *
  * Implements lib/arch/switch.h. AAPCS64 makes x19-x28 and the frame pointer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The whole machine-dependent interface of libgreen: make a context on a
  * fresh stack and jump between contexts. Exactly one of
  * lib/arch/x86_64_sysv_elf.S, lib/arch/aarch64_aapcs_elf.S or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Context switch on POSIX ucontext: the portable fallback behind
  * lib/arch/switch.h, chosen with -Dcontext=ucontext or on a CPU without an
  * assembly file. It is an order of magnitude slower than the assembly

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Context switch for x86-64, System V ABI, ELF, GNU as.
  *
  * Implements lib/arch/switch.h. The System V ABI (section 3.2.1) makes rbx,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* For test/legacy/config.sh: a plain pthread program whose behaviour
  * shows what the preload's configuration did. One thread computes for
  * 300 ms without a blocking call (the blocking monitor must name it),

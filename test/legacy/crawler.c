@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A tiny crawler against a local HTTP server, both as blocking threads.
  * The server (accept loop + a thread per connection) answers each of 50
  * pages after sleeping 0.2 s; 50 client threads each resolve the server

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Real programs from Debian under LD_PRELOAD=libgreen.so, none of them
 # built for it:
 #   a) python3 (Debian's, /usr/bin/python3) running threaded socket code:
@@ -58,12 +59,20 @@ have() {
     return 1
 }
 
-# sample_threads PID OUT: until PID exits, records the largest "Threads:"
-# of /proc/PID/status in OUT (sampled every 20 ms).
+# sample_threads PID OUT: until PID exits, records in OUT the largest
+# number of its OS threads but libgreen's own (named green-...), sampled
+# every 20 ms. A count above the largest so far is read again 10 ms
+# later and the smaller one kept: a runtime thread has its creator's
+# name for the moment between its start and naming itself.
 sample_threads() {
     max=0
-    while t=$(awk '/^Threads:/ {print $2}' "/proc/$1/status" 2>/dev/null) &&
-        [ -n "$t" ]; do
+    while t=$(cat "/proc/$1"/task/*/comm 2>/dev/null | grep -vc '^green-') &&
+        [ "$t" != 0 ]; do
+        if [ "$t" -gt "$max" ]; then
+            sleep 0.01
+            t2=$(cat "/proc/$1"/task/*/comm 2>/dev/null | grep -vc '^green-')
+            [ -n "$t2" ] && [ "$t2" != 0 ] && [ "$t2" -lt "$t" ] && t=$t2
+        fi
         [ "$t" -gt "$max" ] && max=$t
         echo "$max" >"$2.tmp" && mv -f "$2.tmp" "$2" # never seen half-written
         sleep 0.02
@@ -102,6 +111,13 @@ if [ ! -f "$lib" ]; then
     say "FAIL: $lib does not exist"
     exit 1
 fi
+if [ -n "${GREEN_TEST_PRELOAD:-}" ]; then
+    # A sanitizer build. Debian's curl hangs in setlocale with libasan
+    # preloaded and no libgreen at all, and ASan's warnings change the
+    # programs' output: the plain build runs these programs.
+    say "SKIP: a sanitizer build (the plain build runs Debian's programs)"
+    exit 77
+fi
 if [ ! -x "$py" ]; then
     say "SKIP: $py (Debian's python3) is missing; every part needs it"
     exit 77
@@ -109,13 +125,14 @@ fi
 
 # ---- a) python3: threads, sockets, sleeps ------------------------------
 cat >"$work/py_echo.py" <<'EOF'
-import socket, socketserver, sys, threading, time
+import os, socket, socketserver, sys, threading, time
 
-def os_threads():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
+def os_threads():  # but libgreen's own, named green-...
+    n = 0
+    for t in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{t}/comm") as f:
+            n += not f.read().startswith("green-")
+    return n
 
 class Echo(socketserver.BaseRequestHandler):
     def handle(self):

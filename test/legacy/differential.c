@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Edge cases of the calls the preload replaces, one line of outcome each
  * (return value, errno name, flags, data). differential.sh runs this
  * natively and under LD_PRELOAD=libgreen.so and requires byte-identical

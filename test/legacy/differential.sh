@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Differential test of the preload: runs a program natively and under
 # LD_PRELOAD=<libgreen.so> and requires byte-identical standard output
 # and the same exit status.
@@ -16,6 +17,8 @@ set -u
 
 prog=$1
 lib=$2
+# A sanitizer's runtime (a sanitizer build's tests) goes first.
+lib=${GREEN_TEST_PRELOAD:+$GREEN_TEST_PRELOAD:}$lib
 limit=${3:-60}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/differential.XXXXXX")
 trap 'rm -rf "$dir"' EXIT

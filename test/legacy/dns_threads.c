@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A plain threaded program that resolves names: 20 pthreads each call
  * getaddrinfo for a name the fake DNS server answers after 0.5 s. With
  * blocking threads (natively) or green ones (under the preload, where the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A thread-per-connection blocking echo server and, in the same process,
  * a client with 10,000 connections to it on 127.0.0.1. The client first
  * sends a distinct message on every connection and only then reads every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Two threads bat a counter back and forth through two pipes 10,000
  * times; then a producer and a consumer share a bounded buffer under a
  * mutex and two condition variables, the consumer waiting with

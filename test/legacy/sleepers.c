@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* 1,000 threads each sleep one second, each with one of the five ways
  * libc offers (sleep, usleep, nanosleep, clock_nanosleep relative and
  * clock_nanosleep TIMER_ABSTIME on CLOCK_MONOTONIC). All are joined; the

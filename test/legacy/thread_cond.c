@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Condition variables, as a blocking program uses them:
  *   - a bounded queue on one mutex and two condition variables (not_full,
  *     not_empty): 100 producers x 50 items, 100 consumers, every item

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pthread_create / join / detach / self / equal, stack sizes, names and
  * join errors, as a blocking program sees them:
  *   - 1,000 threads alive at once (each blocked on a condition variable

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pthread_exit and thread-specific data:
  *   - a thread that calls pthread_exit(v) deep in its calls is joined with
  *     v, and code after the call never runs;

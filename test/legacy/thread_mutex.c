@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Mutexes of every kind, as a blocking program sees them:
  *   - static initialisers (default, recursive, errorcheck) and
  *     pthread_mutex_init with each type;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pthread_once under contention: 100 threads call pthread_once while the
  * first caller's init routine is blocked (it naps, so the others run);
  * the routine runs exactly once, and every caller returns only after it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Read-write locks and barriers:
  *   - 20 readers hold a rwlock at once (each waits on a barrier while it
  *     holds its read lock, so all must be inside together);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* POSIX semaphores between threads:
  *   - sem_init / sem_getvalue / sem_trywait (EAGAIN when 0) / sem_post;
  *   - sem_post at SEM_VALUE_MAX fails with EOVERFLOW;

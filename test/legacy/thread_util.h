@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers for the thread_*.c legacy programs: deadlines, a nap that
  * needs nothing but pthreads and semaphores (so that these programs
  * yield under the preload through the thread family alone, whatever the

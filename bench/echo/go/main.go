@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The echo benchmark's Go reference: a goroutine per connection, each a
 // plain loop of Read and Write with its own 4 KiB buffer (not io.Copy,
 // which may splice). Run with GOMAXPROCS=1 so it has one core, like the
