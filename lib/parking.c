@@ -50,6 +50,7 @@ enum {
 struct parker {
     struct green__link link;    /* in the bucket's queue while QUEUED */
     const void *addr;
+    void *token;                /* the parker's, for green__unpark_one */
     unsigned bitset;
     int state;                  /* under the bucket's lock */
     struct green__remote remote;/* for a waker on another OS thread */
@@ -119,6 +120,19 @@ static struct parker *parker_of(struct green__link *l)
     return GREEN__CONTAINER(l, struct parker, link);
 }
 
+/* Whether p's greenlet, on the waker's own OS thread, was killed
+ * (green_kill) and is only waiting for its turn to leave the queue: a
+ * waker passes over it, as the wait queues do (lib/waitq.c), so that a
+ * wake-up or a hand-off is not spent on a waiter whose wait fails with
+ * -ECANCELED (task.h: a kill ends the call it is in). A timeout or a
+ * signal in the same turn loses to the waker, as in the kernel's futex
+ * queue. A waiter on another OS thread cannot be read: there the waker
+ * wins. */
+static bool leaving(const struct parker *p, const struct green__thread *self)
+{
+    return green__wait_killed(p->remote.g, self);
+}
+
 /* Takes p out of its queue (the bucket is locked) and marks how it will
  * be woken; remote ones are chained on *sendq for after the unlock. */
 static void take(struct parker *p, struct green__thread *self,
@@ -146,9 +160,9 @@ static void send_all(struct green__remote *q)
     }
 }
 
-int green__park(const void *addr, green_park_check_fn check, void *arg,
-                unsigned bitset, double timeout, int intr, bool remote,
-                const char *what)
+int green__park_token(const void *addr, green_park_check_fn check,
+                      void *arg, unsigned bitset, double timeout, int intr,
+                      bool remote, const char *what, void *token)
 {
     int err;
     struct green__thread *t = green__may_block(&err);
@@ -156,7 +170,8 @@ int green__park(const void *addr, green_park_check_fn check, void *arg,
         return err;
     }
     struct greenlet *self = t->current;
-    struct parker p = {.addr = addr, .bitset = bitset, .state = QUEUED};
+    struct parker p = {.addr = addr, .token = token, .bitset = bitset,
+                       .state = QUEUED};
     p.remote.g = self;
     struct bucket *b = bucket_of(addr);
     lock(b);
@@ -209,7 +224,8 @@ int green__unpark(const void *addr, int n, unsigned bitset)
          l != &b->queue && woken < n;) {
         struct parker *p = parker_of(l);
         l = l->next;
-        if (p->addr == addr && (p->bitset & bitset) != 0) {
+        if (p->addr == addr && (p->bitset & bitset) != 0 &&
+            !leaving(p, self)) {
             take(p, self, &sendq);
             woken++;
         }
@@ -230,7 +246,7 @@ bool green__unpark_one(const void *addr, green_unpark_fn fn, void *arg)
     for (struct green__link *l = b->queue.next; l != &b->queue;
          l = l->next) {
         struct parker *p = parker_of(l);
-        if (p->addr != addr) {
+        if (p->addr != addr || leaving(p, self)) {
             continue;
         }
         if (first == NULL) {
@@ -241,7 +257,7 @@ bool green__unpark_one(const void *addr, green_unpark_fn fn, void *arg)
         }
     }
     if (fn != NULL) {
-        fn(arg, first != NULL, more);
+        fn(arg, first != NULL ? first->token : NULL, first != NULL, more);
     }
     if (first != NULL) {
         take(first, self, &sendq);
@@ -271,7 +287,7 @@ int green__unpark_requeue(const void *addr, int nwake, const void *addr2,
         for (struct green__link *l = b->queue.next; l != &b->queue;) {
             struct parker *p = parker_of(l);
             l = l->next;
-            if (p->addr != addr) {
+            if (p->addr != addr || leaving(p, self)) {
                 continue;
             }
             if (woken < nwake) {

@@ -11,6 +11,7 @@
 #define GREEN_PARKING_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The check a park makes under the address's lock: the waiter parks only
@@ -18,11 +19,14 @@
  * switch or park. */
 typedef bool (*green_park_check_fn)(const void *addr, void *arg);
 
-/* What a waker learns under the lock, for lock hand-offs: whether it
- * found a waiter and whether others remain parked on the address. */
-typedef void (*green_unpark_fn)(void *arg, bool woke, bool more);
+/* What a waker learns under the lock, for lock hand-offs: the token the
+ * first waiter parked with (green__park_token), whether it found a
+ * waiter and whether others remain parked on the address. */
+typedef void (*green_unpark_fn)(void *arg, void *token, bool woke,
+                                bool more);
 
-/* Parks the running greenlet on addr if check (NULL: always) holds, until
+/* Parks the running greenlet on addr, carrying token for a waker's
+ * green__unpark_one callback, if check (NULL: always) holds, until
  * a wake-up for addr whose bitset shares a bit with `bitset` (futex's
  * WAIT_BITSET; ~0u for any), the timeout (seconds, GREEN_FOREVER), a
  * signal as intr allows (enum green__intr) or a kill. remote says that a
@@ -35,16 +39,24 @@ typedef void (*green_unpark_fn)(void *arg, bool woke, bool more);
  * A waker that chose this waiter always wins over a timeout or signal
  * that ends the wait at the same time: the park then returns 0, so a
  * hand-off is never lost. May switch. */
-int green__park(const void *addr, green_park_check_fn check, void *arg,
-                unsigned bitset, double timeout, int intr, bool remote,
-                const char *what);
+int green__park_token(const void *addr, green_park_check_fn check,
+                      void *arg, unsigned bitset, double timeout, int intr,
+                      bool remote, const char *what, void *token);
+
+static inline int green__park(const void *addr, green_park_check_fn check,
+                              void *arg, unsigned bitset, double timeout,
+                              int intr, bool remote, const char *what)
+{
+    return green__park_token(addr, check, arg, bitset, timeout, intr, remote,
+                             what, NULL);
+}
 
 /* Wakes up to n waiters on addr whose bitset shares a bit with `bitset`,
  * first parked first. Returns how many. Any OS thread. Never switches. */
 int green__unpark(const void *addr, int n, unsigned bitset);
 
 /* Wakes the first waiter on addr (any bitset) and, under the address's
- * lock, calls fn(arg, woke, more) — also when there was nobody to wake —
+ * lock, calls fn(arg, token, woke, more) with that waiter's token — also when there was nobody to wake —
  * so that a lock can be handed to the waiter, or marked free, in the
  * same step. Returns whether one was woken. Any OS thread. Never
  * switches. */

@@ -253,12 +253,14 @@ END_TEST
 struct seen {
     int calls;
     bool woke, more;
+    void *token;
 };
 
-static void note(void *arg, bool woke, bool more)
+static void note(void *arg, void *token, bool woke, bool more)
 {
     struct seen *s = arg;
     s->calls++;
+    s->token = token;
     s->woke = woke;
     s->more = more;
 }
@@ -279,6 +281,32 @@ START_TEST(unpark_one_callback)
     ck_assert(s.woke && !s.more);
     join_all(t, 2);
     ck_assert_int_eq(order[0], 0);
+}
+END_TEST
+
+/* The callback gets the token its waiter parked with. */
+static void *token_waiter(void *arg)
+{
+    int *mine = arg;
+    *mine = green__park_token(&word, NULL, NULL, ~0u, GREEN_FOREVER,
+                              GREEN__INTR_NEVER, false, "test", mine);
+    return NULL;
+}
+
+START_TEST(unpark_one_gets_token)
+{
+    int mine = 99;
+    struct seen s = {0};
+    green_task_t *t;
+    ck_assert_int_eq(green_spawn(&t, token_waiter, &mine), 0);
+    ck_assert_int_eq(green_sleep(0), 0);
+    ck_assert(green__unpark_one(&word, note, &s));
+    ck_assert_ptr_eq(s.token, &mine);
+    ck_assert_int_eq(green_join(t, GREEN_FOREVER, NULL), 0);
+    green_task_release(t);
+    ck_assert_int_eq(mine, 0);
+    ck_assert(!green__unpark_one(&word, note, &s));
+    ck_assert_ptr_null(s.token);
 }
 END_TEST
 
@@ -436,6 +464,7 @@ Suite *green_test_parking_suite(void)
     tcase_add_test(tc, kill_while_parked);
     tcase_add_test(tc, waker_beats_timeout);
     tcase_add_test(tc, unpark_one_callback);
+    tcase_add_test(tc, unpark_one_gets_token);
     suite_add_tcase(s, tc);
     tc = tcase_create("remote");
     tcase_add_test(tc, remote_one);
