@@ -48,7 +48,7 @@ static const struct greenlet *awaits(const struct greenlet *g,
     if (g->wait_on != NULL) {
         return g->wait_on;
     }
-    return g->wait_owner != NULL ? *g->wait_owner : NULL;
+    return green__wait_owner(g);
 }
 
 static unsigned long mix(unsigned long x)

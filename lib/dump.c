@@ -454,8 +454,7 @@ static void put_wait(struct text *o, const struct greenlet *g, double now)
         }
         break;
     }
-    const struct greenlet *owner =
-        g->wait_owner != NULL ? *g->wait_owner : NULL;
+    const struct greenlet *owner = green__wait_owner(g);
     if (owner != NULL) { /* a lock's holder (lib/cycle.c follows it) */
         put(o, "; held by ");
         put_label(o, owner);

@@ -697,6 +697,28 @@ static inline void green__waitq_push(struct green__waitq *q,
     q->head.prev = l;
 }
 
+/* Whether g, a waiter on t (the caller's OS thread), was killed and only
+ * waits for its turn to leave: wakers pass over it, so that a wake-up or
+ * a hand-off is not spent on a wait that fails with -ECANCELED. A waiter
+ * of another OS thread cannot be read (false: the waker wins). */
+static inline bool green__wait_killed(const struct greenlet *g,
+                                      const struct green__thread *t)
+{
+    return g->thread == t && g->state != GREEN__PARKED &&
+           g->wake == -ECANCELED;
+}
+
+/* The greenlet g waits for as a lock's holder, or NULL: *wait_owner may
+ * be a lock word whose bit 0 is the lock's own flag (lib/lock.c). */
+static inline const struct greenlet *green__wait_owner(const struct greenlet *g)
+{
+    if (g->wait_owner == NULL) {
+        return NULL;
+    }
+    uintptr_t w = (uintptr_t)__atomic_load_n(g->wait_owner, __ATOMIC_RELAXED);
+    return (const struct greenlet *)(w & ~(uintptr_t)1);
+}
+
 #define GREEN__CONTAINER(ptr, type, member) \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 

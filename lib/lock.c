@@ -1,65 +1,138 @@
 /* SPDX-License-Identifier: MIT */
-/* Semaphores, locks and condition variables.
+/* Semaphores, locks and condition variables, usable from greenlets of
+ * any OS thread's hub.
  *
  * Fairness by hand-off: a release with waiters does not make the permit
- * or the lock free; it gives it to the first waiter and wakes it
- * (green__waitq_handoff). A waiter that wakes without being handed it
- * timed out or was cancelled. */
+ * or the lock free; it gives it to the first waiter and wakes it. The
+ * waiters park in the parking lot (lib/parking.c) on the object's word,
+ * and the release makes the hand-off inside green__unpark_one's callback,
+ * under the word's bucket lock, so a waiter cannot park or leave between
+ * the releaser's look and its choice. Each waiter parks with a token, a
+ * record in its own frame that the releaser marks handed: a waiter that
+ * finds it marked owns the resource whatever else ended its park (a
+ * timeout, a kill, a spurious wake-up).
+ *
+ * Words. A semaphore's is its count of free permits, shifted left by
+ * one to make room for PARKED (bit 0), which a waiter sets when it finds
+ * no permit and parks: a release that finds PARKED clear counts its
+ * permit with one compare-and-swap; one that finds it set goes to the
+ * parking lot, hands the permit to the first waiter (clearing PARKED if
+ * it was the last) or, if every waiter has left, counts it. A
+ * lock's is its owner, a greenlet pointer, with bit 0 (PARKED) set by a
+ * waiter before it parks: a release that finds the word exactly its own
+ * greenlet frees it with one compare-and-swap, and only one that finds
+ * PARKED goes to the parking lot. A condition variable keeps its waiters
+ * in a FIFO of records in their frames, guarded by its lock: a waiter
+ * queues itself before it lets the lock go, a notify dequeues and marks
+ * with the lock held, and a waiter whose park ended otherwise takes the
+ * lock back before it looks at its record, so notify and timeout never
+ * both win.
+ *
+ * One OS thread alone pays no atomic instruction: while it is the only
+ * one with green state (lib/solo.h), the uncontended acquire and release
+ * are plain loads and stores; from the second OS thread on, they are one
+ * compare-and-swap each (bench/README.md has the measured figures). The
+ * slow paths are the same in both modes.
+ *
+ * A wait is judged deadlocked (-EDEADLK, lib/hub.c) only while no other
+ * OS thread could end it: once the process has OS threads besides the
+ * caller's and the runtime's own (green__other_os_threads), a wait counts
+ * as one that another thread may end. */
 #include "internal.h"
 #include "cycle.h"
+#include "parking.h"
+#include "solo.h"
+#include "workers.h"
 
 #include "green/lock.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 
+#define PARKED ((uintptr_t)1)
+
 struct green_sem {
-    unsigned value;               /* free permits */
+    uint64_t word;                /* free permits << 1 | PARKED; atomic */
     unsigned bound;               /* max value if bounded */
     bool bounded;
-    struct green__waitq waiters;  /* FIFO */
-    struct green__thread *thread; /* owner */
 };
 
 struct green_lock {
-    struct greenlet *owner;       /* holder, or NULL */
-    unsigned count;               /* times the holder took it */
+    struct greenlet *owner;       /* holder | PARKED, or NULL; atomic */
+    unsigned count;               /* times the holder took it: only the
+                                     holder (or the releaser handing it
+                                     over) touches it */
     bool reentrant;
-    struct green__waitq waiters;  /* FIFO */
-    struct green__thread *thread; /* owner */
+};
+
+struct cwaiter {
+    struct green__link link;      /* in the condition's FIFO while queued */
+    struct greenlet *g;
+    int notified;                 /* atomic: the waiter's park reads it */
 };
 
 struct green_cond {
     green_lock_t *lock;
     bool own_lock;                /* made by green_cond_new: free it too */
-    struct green__waitq waiters;
+    struct green__link waiters;   /* of struct cwaiter; under lock */
 };
 
-static int owned(const void *obj, const struct green__thread *t)
+/* A hand-off's token: the waiter's own record, marked by the releaser
+ * under the parking lot's lock. */
+struct token {
+    struct greenlet *g;
+    int handed;
+};
+
+static struct greenlet *current(void)
 {
-    if (obj == NULL) {
-        return -EINVAL;
+    struct green__thread *t = green__thread_get();
+    return t != NULL ? t->current : NULL;
+}
+
+static bool remote_wakers(void)
+{
+    return green__other_os_threads();
+}
+
+/* The time left until deadline, for a wait that parks more than once. */
+static double left(double deadline)
+{
+    if (deadline == GREEN_FOREVER) {
+        return GREEN_FOREVER;
     }
-    return t == green__thread_peek() ? 0 : -EPERM;
+    double l = deadline - green__now();
+    return l > 0.0 ? l : 0.0;
+}
+
+static double deadline_of(double timeout)
+{
+    return timeout == GREEN_FOREVER ? GREEN_FOREVER : green__now() + timeout;
 }
 
 /* --- semaphores ------------------------------------------------------------ */
+
+/* A semaphore's word: its free permits shifted left by one, and PARKED. */
+#define SEM_ONE ((uint64_t)2)
+
+static inline uint64_t sem_word(const green_sem_t *s)
+{
+    return __atomic_load_n(&s->word, __ATOMIC_RELAXED);
+}
 
 static int sem_new(green_sem_t **out, unsigned value, bool bounded)
 {
     if (out == NULL) {
         return -EINVAL;
     }
-    struct green__thread *t = green__thread_get();
-    green_sem_t *s = t != NULL ? malloc(sizeof(*s)) : NULL;
+    green_sem_t *s = malloc(sizeof(*s));
     if (s == NULL) {
         return -ENOMEM;
     }
-    s->value = value;
+    s->word = (uint64_t)value * SEM_ONE;
     s->bound = value;
     s->bounded = bounded;
-    green__waitq_init(&s->waiters);
-    s->thread = t;
     *out = s;
     return 0;
 }
@@ -76,11 +149,10 @@ int green_sem_new_bounded(green_sem_t **out, unsigned value)
 
 int green_sem_free(green_sem_t *s)
 {
-    int r = owned(s, s != NULL ? s->thread : NULL);
-    if (r != 0) {
-        return r;
+    if (s == NULL) {
+        return -EINVAL;
     }
-    if (!green__waitq_empty(&s->waiters)) {
+    if (green__parked_on(&s->word)) {
         return -EBUSY;
     }
     free(s);
@@ -89,15 +161,45 @@ int green_sem_free(green_sem_t *s)
 
 int green_sem_try_acquire(green_sem_t *s)
 {
-    int r = owned(s, s != NULL ? s->thread : NULL);
-    if (r != 0) {
-        return r;
+    if (s == NULL) {
+        return -EINVAL;
     }
-    if (s->value == 0 || !green__waitq_empty(&s->waiters)) {
-        return -EAGAIN;
+    struct green__thread *t = green__thread_get();
+    if (t == NULL) {
+        return -ENOMEM;
     }
-    s->value--;
+    if (green__solo_enter(t)) {
+        uint64_t w = sem_word(s);
+        if (w >= SEM_ONE) {
+            __atomic_store_n(&s->word, w - SEM_ONE, __ATOMIC_RELAXED);
+        }
+        green__solo_leave();
+        return w >= SEM_ONE ? 0 : -EAGAIN;
+    }
+    uint64_t w = sem_word(s);
+    do {
+        if (w < SEM_ONE) {
+            return -EAGAIN; /* no permit: waiters may be queued */
+        }
+    } while (!__atomic_compare_exchange_n(&s->word, &w, w - SEM_ONE, true,
+                                          __ATOMIC_ACQUIRE,
+                                          __ATOMIC_RELAXED));
     return 0;
+}
+
+/* The park's check: with no permit, marks the word PARKED and parks. */
+static bool sem_mark(const void *addr, void *arg)
+{
+    (void)arg;
+    uint64_t *word = (uint64_t *)(uintptr_t)addr;
+    uint64_t w = __atomic_load_n(word, __ATOMIC_RELAXED);
+    while (w == 0) {
+        if (__atomic_compare_exchange_n(word, &w, PARKED, true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            return true;
+        }
+    }
+    return w == PARKED;
 }
 
 int green_sem_acquire(green_sem_t *s, double timeout)
@@ -106,45 +208,130 @@ int green_sem_acquire(green_sem_t *s, double timeout)
     if (r != 0 || (r = green_sem_try_acquire(s)) != -EAGAIN) {
         return r;
     }
-    return green__waitq_wait_handoff(&s->waiters, timeout, "green_sem_acquire on", s);
+    double deadline = deadline_of(timeout);
+    for (;;) {
+        struct token me = {current(), 0};
+        if (me.g == NULL) {
+            return -ENOMEM;
+        }
+        r = green__park_token(&s->word, sem_mark, NULL, ~0u, left(deadline),
+                              GREEN__INTR_NEVER, remote_wakers(),
+                              "green_sem_acquire on", &me);
+        if (__atomic_load_n(&me.handed, __ATOMIC_ACQUIRE)) {
+            return 0; /* the releaser gave its permit to us */
+        }
+        if (r != 0 && r != -EAGAIN) {
+            return r;
+        }
+        if (green_sem_try_acquire(s) == 0) {
+            return 0;
+        }
+        if (r == -EAGAIN && left(deadline) == 0.0) {
+            return -ETIMEDOUT; /* a permit came and went: time is up */
+        }
+    }
+}
+
+/* Whether one more permit would pass s's bound (or UINT_MAX). */
+static bool sem_full(const green_sem_t *s, uint64_t w)
+{
+    uint64_t v = w / SEM_ONE;
+    return (s->bounded && v >= s->bound) || v == UINT_MAX;
+}
+
+struct sem_release {
+    green_sem_t *s;
+    int r;
+};
+
+/* Under the word's bucket lock, with PARKED set: the permit goes to the
+ * first waiter, or is counted if none is left. */
+static void sem_give(void *arg, void *token, bool woke, bool more)
+{
+    struct sem_release *x = arg;
+    green_sem_t *s = x->s;
+    if (woke) {
+        if (!more) {
+            __atomic_store_n(&s->word, 0, __ATOMIC_RELAXED);
+        }
+        __atomic_store_n(&((struct token *)token)->handed, 1,
+                         __ATOMIC_RELEASE);
+        return;
+    }
+    if (sem_full(s, 0)) {
+        x->r = -EOVERFLOW; /* a bound of 0: nobody waited for it */
+        __atomic_store_n(&s->word, 0, __ATOMIC_RELAXED);
+        return;
+    }
+    __atomic_store_n(&s->word, SEM_ONE, __ATOMIC_RELEASE);
 }
 
 int green_sem_release(green_sem_t *s)
 {
-    int r = owned(s, s != NULL ? s->thread : NULL);
-    if (r != 0) {
-        return r;
+    if (s == NULL) {
+        return -EINVAL;
     }
-    if (green__waitq_handoff(&s->waiters) != NULL) {
-        return 0;
+    struct green__thread *t = green__thread_get();
+    if (t == NULL) {
+        return -ENOMEM;
     }
-    if ((s->bounded && s->value >= s->bound) || s->value == UINT_MAX) {
-        return -EOVERFLOW;
+    uint64_t w = sem_word(s);
+    if (!(w & PARKED) && green__solo_enter(t)) {
+        w = sem_word(s);
+        int r = 0;
+        if (w & PARKED) {
+            r = 1; /* cannot be: only this thread parks */
+        } else if (sem_full(s, w)) {
+            r = -EOVERFLOW;
+        } else {
+            __atomic_store_n(&s->word, w + SEM_ONE, __ATOMIC_RELAXED);
+        }
+        green__solo_leave();
+        if (r <= 0) {
+            return r;
+        }
     }
-    s->value++;
-    return 0;
+    while (!(w & PARKED)) { /* nobody waits: count it */
+        if (sem_full(s, w)) {
+            return -EOVERFLOW;
+        }
+        if (__atomic_compare_exchange_n(&s->word, &w, w + SEM_ONE, true,
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+            return 0;
+        }
+    }
+    struct sem_release x = {s, 0};
+    green__unpark_one(&s->word, sem_give, &x);
+    return x.r;
 }
 
 unsigned green_sem_value(const green_sem_t *s)
 {
-    return s != NULL ? s->value : 0;
+    return s != NULL ? (unsigned)(sem_word(s) / SEM_ONE) : 0;
 }
 
 /* --- locks ----------------------------------------------------------------- */
+
+static inline struct greenlet *owner_of(uintptr_t w)
+{
+    return (struct greenlet *)(w & ~PARKED);
+}
+
+static inline uintptr_t word_of(const green_lock_t *l)
+{
+    return (uintptr_t)__atomic_load_n(&l->owner, __ATOMIC_ACQUIRE);
+}
 
 static int lock_new(green_lock_t **out, bool reentrant)
 {
     if (out == NULL) {
         return -EINVAL;
     }
-    struct green__thread *t = green__thread_get();
-    green_lock_t *l = t != NULL ? calloc(1, sizeof(*l)) : NULL;
+    green_lock_t *l = calloc(1, sizeof(*l));
     if (l == NULL) {
         return -ENOMEM;
     }
     l->reentrant = reentrant;
-    green__waitq_init(&l->waiters);
-    l->thread = t;
     *out = l;
     return 0;
 }
@@ -161,25 +348,22 @@ int green_rlock_new(green_lock_t **out)
 
 int green_lock_free(green_lock_t *l)
 {
-    int r = owned(l, l != NULL ? l->thread : NULL);
-    if (r != 0) {
-        return r;
+    if (l == NULL) {
+        return -EINVAL;
     }
-    if (l->owner != NULL || !green__waitq_empty(&l->waiters)) {
+    if (word_of(l) != 0 || green__parked_on(&l->owner)) {
         return -EBUSY;
     }
     free(l);
     return 0;
 }
 
-int green_lock_try_acquire(green_lock_t *l)
+/* Takes l for self, of OS thread t, if that needs no wait. */
+static int lock_try(green_lock_t *l, struct green__thread *t,
+                    struct greenlet *self)
 {
-    int r = owned(l, l != NULL ? l->thread : NULL);
-    if (r != 0) {
-        return r;
-    }
-    struct greenlet *self = l->thread->current;
-    if (l->owner == self) {
+    uintptr_t w = word_of(l);
+    if (owner_of(w) == self) {
         if (!l->reentrant) {
             return -EDEADLK;
         }
@@ -189,12 +373,58 @@ int green_lock_try_acquire(green_lock_t *l)
         l->count++;
         return 0;
     }
-    if (l->owner != NULL || !green__waitq_empty(&l->waiters)) {
+    if (w != 0) {
+        return -EBUSY; /* held (and with waiters, if any, behind it) */
+    }
+    if (green__solo_enter(t)) {
+        bool free_now = __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == NULL;
+        if (free_now) {
+            __atomic_store_n(&l->owner, self, __ATOMIC_RELAXED);
+            l->count = 1;
+        }
+        green__solo_leave();
+        return free_now ? 0 : -EBUSY;
+    }
+    struct greenlet *none = NULL;
+    if (!__atomic_compare_exchange_n(&l->owner, &none, self, false,
+                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
         return -EBUSY;
     }
-    l->owner = self;
     l->count = 1;
     return 0;
+}
+
+int green_lock_try_acquire(green_lock_t *l)
+{
+    if (l == NULL) {
+        return -EINVAL;
+    }
+    struct green__thread *t = green__thread_get();
+    return t != NULL ? lock_try(l, t, t->current) : -ENOMEM;
+}
+
+/* The park's check: marks the word PARKED if it is held; false (do not
+ * park) if it is free. */
+static bool lock_mark(const void *addr, void *arg)
+{
+    (void)arg;
+    struct greenlet **word = (struct greenlet **)(uintptr_t)addr;
+    uintptr_t w = (uintptr_t)__atomic_load_n(word, __ATOMIC_RELAXED);
+    for (;;) {
+        if (w == 0) {
+            return false;
+        }
+        if (w & PARKED) {
+            return true;
+        }
+        struct greenlet *expect = (struct greenlet *)w;
+        if (__atomic_compare_exchange_n(word, &expect,
+                                        (struct greenlet *)(w | PARKED), true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            return true;
+        }
+        w = (uintptr_t)expect;
+    }
 }
 
 int green_lock_acquire(green_lock_t *l, double timeout)
@@ -206,38 +436,95 @@ int green_lock_acquire(green_lock_t *l, double timeout)
     /* On hand-off the releaser made us the owner already. While parked
      * it waits for the owner (lib/cycle.c): a wait that would close a
      * cycle fails now. */
-    struct greenlet *self = l->thread->current;
+    struct green__thread *t = green__thread_get();
+    struct greenlet *self = t->current;
     struct greenlet *const *prev = self->wait_owner;
     self->wait_owner = &l->owner;
-    if (green__cycle_closes(self, l->owner, "green_lock_acquire on", l,
-                            GREEN__CYCLE_FAIL)) {
+    if (green__cycle_closes(self, owner_of(word_of(l)),
+                            "green_lock_acquire on", l, GREEN__CYCLE_FAIL)) {
         self->wait_owner = prev;
         return -EDEADLK;
     }
-    r = green__waitq_wait_handoff(&l->waiters, timeout, "green_lock_acquire on", l);
+    double deadline = deadline_of(timeout);
+    for (;;) {
+        struct token me = {self, 0};
+        r = green__park_token(&l->owner, lock_mark, NULL, ~0u,
+                              left(deadline), GREEN__INTR_NEVER,
+                              remote_wakers(), "green_lock_acquire on", &me);
+        if (__atomic_load_n(&me.handed, __ATOMIC_ACQUIRE)) {
+            r = 0; /* the releaser made us the owner */
+            break;
+        }
+        if (r != 0 && r != -EAGAIN) {
+            break;
+        }
+        if ((r = lock_try(l, t, self)) != -EBUSY) {
+            break;
+        }
+        if (left(deadline) == 0.0) {
+            r = -ETIMEDOUT;
+            break;
+        }
+    }
     self->wait_owner = prev;
     return r;
 }
 
-int green_lock_release(green_lock_t *l)
+static void lock_give(void *arg, void *token, bool woke, bool more)
 {
-    int r = owned(l, l != NULL ? l->thread : NULL);
-    if (r != 0) {
-        return r;
+    green_lock_t *l = arg;
+    if (!woke) {
+        __atomic_store_n(&l->owner, NULL, __ATOMIC_RELEASE);
+        return;
     }
-    if (l->owner != l->thread->current) {
+    struct token *t = token;
+    l->count = 1;
+    __atomic_store_n(&l->owner,
+                     (struct greenlet *)((uintptr_t)t->g | (more ? PARKED : 0)),
+                     __ATOMIC_RELEASE);
+    __atomic_store_n(&t->handed, 1, __ATOMIC_RELEASE);
+}
+
+static int lock_release(green_lock_t *l, struct green__thread *t,
+                        struct greenlet *self)
+{
+    if (owner_of(word_of(l)) != self) {
         return -EPERM;
     }
-    if (--l->count == 0) {
-        l->owner = green__waitq_handoff(&l->waiters);
-        l->count = l->owner != NULL ? 1 : 0;
+    if (--l->count != 0) {
+        return 0;
+    }
+    bool freed;
+    if (green__solo_enter(t)) {
+        freed = __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == self;
+        if (freed) {
+            __atomic_store_n(&l->owner, NULL, __ATOMIC_RELAXED);
+        }
+        green__solo_leave();
+    } else {
+        struct greenlet *expect = self;
+        freed = __atomic_compare_exchange_n(&l->owner, &expect, NULL, false,
+                                            __ATOMIC_RELEASE,
+                                            __ATOMIC_RELAXED);
+    }
+    if (!freed) {
+        green__unpark_one(&l->owner, lock_give, l); /* PARKED: hand over */
     }
     return 0;
 }
 
+int green_lock_release(green_lock_t *l)
+{
+    if (l == NULL) {
+        return -EINVAL;
+    }
+    struct green__thread *t = green__thread_get();
+    return t != NULL ? lock_release(l, t, t->current) : -EPERM;
+}
+
 bool green_lock_locked(const green_lock_t *l)
 {
-    return l != NULL && l->owner != NULL;
+    return l != NULL && word_of(l) != 0;
 }
 
 /* --- conditions ------------------------------------------------------------ */
@@ -257,18 +544,17 @@ int green_cond_new(green_cond_t **out, green_lock_t *lock)
         return -ENOMEM;
     }
     c->lock = lock;
-    green__waitq_init(&c->waiters);
+    c->waiters.next = c->waiters.prev = &c->waiters;
     *out = c;
     return 0;
 }
 
 int green_cond_free(green_cond_t *c)
 {
-    int r = c != NULL ? owned(c->lock, c->lock->thread) : -EINVAL;
-    if (r != 0) {
-        return r;
+    if (c == NULL) {
+        return -EINVAL;
     }
-    if (!green__waitq_empty(&c->waiters)) {
+    if (__atomic_load_n(&c->waiters.next, __ATOMIC_ACQUIRE) != &c->waiters) {
         return -EBUSY;
     }
     if (c->own_lock) {
@@ -286,31 +572,53 @@ green_lock_t *green_cond_lock(green_cond_t *c)
     return c != NULL ? c->lock : NULL;
 }
 
-/* The caller holds c's lock: 0, else -EINVAL / -EPERM. */
-static int cond_check(green_cond_t *c)
+/* The caller holds c's lock: its greenlet, else NULL with *r set. */
+static struct greenlet *cond_check(green_cond_t *c, int *r)
 {
     if (c == NULL) {
-        return -EINVAL;
+        *r = -EINVAL;
+        return NULL;
     }
-    int r = owned(c->lock, c->lock->thread);
-    if (r == 0 && c->lock->owner != c->lock->thread->current) {
-        r = -EPERM;
+    struct greenlet *self = current();
+    if (self == NULL || owner_of(word_of(c->lock)) != self) {
+        *r = -EPERM;
+        return NULL;
     }
-    return r;
+    return self;
+}
+
+static bool not_notified(const void *addr, void *arg)
+{
+    (void)arg;
+    return !__atomic_load_n(&((const struct cwaiter *)addr)->notified,
+                            __ATOMIC_ACQUIRE);
 }
 
 int green_cond_wait(green_cond_t *c, double timeout)
 {
-    int r = cond_check(c);
-    if (r != 0 || (r = green__check_timeout(timeout)) != 0) {
+    int r = 0;
+    struct greenlet *self = cond_check(c, &r);
+    if (self == NULL || (r = green__check_timeout(timeout)) != 0) {
         return r;
     }
     green_lock_t *l = c->lock;
-    struct greenlet *self = l->thread->current;
+    struct cwaiter me = {.g = self, .notified = 0};
+    /* Queued before the lock goes: a notify made after can only come
+     * with the lock, and finds us. */
+    me.link.prev = c->waiters.prev;
+    me.link.next = &c->waiters;
+    c->waiters.prev->next = &me.link;
+    __atomic_store_n(&c->waiters.prev, &me.link, __ATOMIC_RELEASE);
     unsigned depth = l->count;
     l->count = 1;
-    green_lock_release(l);
-    r = green__waitq_wait(&c->waiters, timeout, "green_cond_wait on", c);
+    lock_release(l, self->thread, self);
+
+    double deadline = deadline_of(timeout);
+    do {
+        r = green__park(&me, not_notified, NULL, ~0u, left(deadline),
+                        GREEN__INTR_NEVER, remote_wakers(),
+                        "green_cond_wait on");
+    } while (r == 0 && !__atomic_load_n(&me.notified, __ATOMIC_ACQUIRE));
 
     /* Take the lock back whatever happened: the caller will release it.
      * Shielded, so that a kill or a timeout scope cannot stop us. */
@@ -319,7 +627,17 @@ int green_cond_wait(green_cond_t *c, double timeout)
     int again = green_lock_acquire(l, GREEN_FOREVER);
     self->flags = (unsigned char)((self->flags & ~GREEN__SHIELD) | shield);
     if (again != 0) {
-        return again; /* -EDEADLK: nobody will ever release it */
+        /* -EDEADLK: nobody will ever release it. Our record must leave
+         * the queue all the same; no notify can run without the lock. */
+        if (!__atomic_load_n(&me.notified, __ATOMIC_ACQUIRE)) {
+            green__link_remove(&me.link);
+        }
+        return again;
+    }
+    if (__atomic_load_n(&me.notified, __ATOMIC_ACQUIRE)) {
+        r = 0; /* a notify chose us: it wins over the timeout */
+    } else {
+        green__link_remove(&me.link);
     }
     l->count = depth;
     return r;
@@ -327,14 +645,26 @@ int green_cond_wait(green_cond_t *c, double timeout)
 
 int green_cond_notify(green_cond_t *c, unsigned n)
 {
-    int r = cond_check(c);
-    if (r != 0) {
+    int r = 0;
+    if (cond_check(c, &r) == NULL) {
         return r;
     }
     int woken = 0;
-    struct greenlet *g;
-    while (n-- > 0 && (g = green__waitq_pop(&c->waiters)) != NULL) {
-        green__hub_wake(g, 0);
+    const struct green__thread *t = green__thread_peek();
+    for (struct green__link *l = c->waiters.next;
+         n > 0 && l != &c->waiters;) {
+        struct cwaiter *w = GREEN__CONTAINER(l, struct cwaiter, link);
+        l = l->next;
+        if (green__wait_killed(w->g, t)) {
+            continue; /* it leaves the queue itself, with -ECANCELED */
+        }
+        n--;
+        green__link_remove(&w->link);
+        /* Marked and woken while we hold the lock: the waiter looks at
+         * its record only once it has the lock back, so it is still
+         * there for the wake-up. */
+        __atomic_store_n(&w->notified, 1, __ATOMIC_RELEASE);
+        green__unpark(w, 1, ~0u);
         woken++;
     }
     return woken;

@@ -26,6 +26,7 @@
 #include "internal.h"
 #include "handoff.h"
 #include "real.h"
+#include "solo.h"
 #include "tls.h"
 
 #include <pthread.h>
@@ -96,5 +97,6 @@ struct green__thread *green__thread_create(void)
     GREEN_REAL(pthread_setspecific)(thread_key, t);
     green__tls_own_atfork();
     green__tls_own_register(t->os_tp); /* for set*id (tls.h) */
+    green__solo_arrive(t); /* a second thread ends solo mode (solo.h) */
     return t;
 }

@@ -3,8 +3,14 @@
  * asyncio.Semaphore/Lock/Condition, Python's threading.RLock).
  *
  * All are fair: a release hands the semaphore or lock straight to the
- * greenlet that has waited longest, so nobody can overtake a waiter. Each
- * belongs to the OS thread that made it. */
+ * greenlet that has waited longest, so nobody can overtake a waiter.
+ *
+ * Any OS thread may use them: greenlets of different threads' hubs share
+ * one object, a waiter parks on its own hub and a release on another
+ * thread wakes it there; a plain thread may release a semaphore. -EPERM
+ * is only what it says below (a lock the caller does not hold, a wait in
+ * the hub itself). A wait is judged deadlocked (-EDEADLK) only while the
+ * process has no OS threads besides the caller's and libgreen's own. */
 #ifndef GREEN_LOCK_H
 #define GREEN_LOCK_H
 
@@ -27,21 +33,22 @@ typedef struct green_sem green_sem_t;
 GREEN_EXTERN int green_sem_new(green_sem_t **out, unsigned value);
 GREEN_EXTERN int green_sem_new_bounded(green_sem_t **out, unsigned value);
 
-/* Frees s. Returns 0, -EINVAL, -EPERM, -EBUSY (greenlets wait on it).
+/* Frees s. Returns 0, -EINVAL, -EBUSY (greenlets wait on it).
  * Switching: never switches. */
 GREEN_EXTERN int green_sem_free(green_sem_t *s);
 
 /* Takes a permit, waiting at most timeout seconds. Returns 0, -EINVAL,
- * -EPERM, -ETIMEDOUT, -ECANCELED, -EDEADLK. Switching: may switch. */
+ * -EPERM (in the hub itself), -ETIMEDOUT, -ECANCELED, -EDEADLK, -ENOMEM.
+ * Switching: may switch. */
 GREEN_EXTERN int green_sem_acquire(green_sem_t *s, double timeout);
 
 /* Takes a permit if one is free now and nobody waits: 0 or -EAGAIN.
  * Switching: never switches. */
 GREEN_EXTERN int green_sem_try_acquire(green_sem_t *s);
 
-/* Gives a permit back (to the first waiter, if any). Returns 0, -EINVAL,
- * -EPERM, -EOVERFLOW (bounded, and already at its initial value; or at
- * UINT_MAX).
+/* Gives a permit back (to the first waiter, if any, on whichever OS
+ * thread it waits). Returns 0, -EINVAL, -EOVERFLOW (bounded, and already
+ * at its initial value; or at UINT_MAX), -ENOMEM.
  * Switching: never switches. */
 GREEN_EXTERN int green_sem_release(green_sem_t *s);
 
@@ -58,7 +65,7 @@ typedef struct green_lock green_lock_t;
 GREEN_EXTERN int green_lock_new(green_lock_t **out);
 GREEN_EXTERN int green_rlock_new(green_lock_t **out);
 
-/* Frees l. Returns 0, -EINVAL, -EPERM, -EBUSY (held, or waited on).
+/* Frees l. Returns 0, -EINVAL, -EBUSY (held, or waited on).
  * Switching: never switches. */
 GREEN_EXTERN int green_lock_free(green_lock_t *l);
 
@@ -92,7 +99,7 @@ typedef struct green_cond green_cond_t;
  * Switching: never switches. */
 GREEN_EXTERN int green_cond_new(green_cond_t **out, green_lock_t *lock);
 
-/* Frees c (and its own lock, if it made one). Returns 0, -EINVAL, -EPERM,
+/* Frees c (and its own lock, if it made one). Returns 0, -EINVAL,
  * -EBUSY (greenlets wait on it). Switching: never switches. */
 GREEN_EXTERN int green_cond_free(green_cond_t *c);
 
