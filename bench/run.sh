@@ -178,6 +178,8 @@ for round in $(seq 1 "$runs"); do
     run_if "$bin/sync_sem" sync-sem "$bin/sync_sem"
     [ -n "$gobench" ] && run_prog go-sem "$gobench" sem
     [ -n "$pybench" ] && run_prog gevent-sem "$python" "$pybench" sem
+    run_if "$bin/sync_cross" sync-cross "$bin/sync_cross"
+    [ -n "$gobench" ] && run_prog go-crosshub "$gobench" crosshub
     run_if "$bin/sync_gather" sync-gather "$bin/sync_gather"
     [ -n "$gobench" ] && run_prog go-gather "$gobench" gather
     [ -n "$asyncbench" ] && run_prog asyncio-gather "$python" "$asyncbench" gather
@@ -377,6 +379,35 @@ busy_end=$(cpu_busy)
             "`green_lock_t`, the same way)",
             fmt(m("lock.libgreen")), r,
             ratio("lock.libgreen", "sem.go_chan", "Go chan"), "—")
+
+        row("lock, uncontended, one OS thread (ns per acquire + release " \
+            "of `green_lock_t`)",
+            fmt(m("lock-fast.libgreen")),
+            ref("`pthread_mutex_t`", "lock-fast.pthread"),
+            ratio("lock-fast.libgreen", "lock-fast.pthread", "pthread"), "—")
+        row("semaphore, uncontended, one OS thread (ns per acquire + " \
+            "release of `green_sem_t(1)`)",
+            fmt(m("sem-fast.libgreen")),
+            ref("`pthread_mutex_t`", "lock-fast.pthread"),
+            ratio("sem-fast.libgreen", "lock-fast.pthread", "pthread"), "—")
+        r = join(join(ref("two native threads, `sem_t`",
+                          "sem-pingpong-x.pthread"),
+                      ref("Go `sync.Mutex`, GOMAXPROCS=2",
+                          "pingpong-x.go_mutex")),
+                 ref("Go unbuffered chans, GOMAXPROCS=2",
+                     "pingpong-x.go_chan"))
+        row("hand-off across OS threads (ns per one-way wake-up: " \
+            "greenlets of two hubs ping-pong through two `green_sem_t`)",
+            fmt(m("sem-pingpong-x.libgreen")), r,
+            ratio("sem-pingpong-x.libgreen", "sem-pingpong-x.pthread",
+                  "native"), "—")
+        row("condition wake-up across OS threads (the same through " \
+            "`green_lock_t` + `green_cond_t`)",
+            fmt(m("cond-pingpong-x.libgreen")),
+            ref("two native threads, mutex + condvar",
+                "cond-pingpong-x.pthread"),
+            ratio("cond-pingpong-x.libgreen", "cond-pingpong-x.pthread",
+                  "native"), "—")
 
         r = join(join(join(ref("Go WaitGroup + result slice", "gather.go"),
                            ref("asyncio `gather`", "gather.asyncio")),

@@ -5,7 +5,7 @@
 // Standard library only; build with `go build -o gobench main.go` (no
 // module, no network).
 //
-// Usage: gobench yield|spawn|memory|queue|event|sem|gather|handoff. Prints
+// Usage: gobench yield|spawn|memory|queue|event|sem|gather|handoff|crosshub. Prints
 // `name value unit` lines:
 //
 //	yield.go        ns per runtime.Gosched(), two goroutines taking turns
@@ -31,6 +31,8 @@
 //	                two sync.Mutex, each unlocked by the other side
 //	                (bench/blocking.c's futex and condvar wake-to-run)
 //	handoff.go_chan ns per wake-up, ditto over two unbuffered channels
+//	pingpong-x.go_mutex, pingpong-x.go_chan  the same two with
+//	                GOMAXPROCS=2 (crosshub: bench/sync_cross.c's reference)
 //
 // BENCH_YIELDS, BENCH_TASKS, BENCH_BLOCKED, BENCH_ITEMS, BENCH_ROUNDS,
 // BENCH_SEM_TASKS, BENCH_SEM_ROUNDS and BENCH_GATHER_TASKS change the
@@ -395,7 +397,7 @@ func gather() {
 	report("gather.go", float64(d.Nanoseconds())/float64(n), "ns")
 }
 
-const usage = "usage: gobench yield|spawn|memory|queue|event|sem|gather|handoff"
+const usage = "usage: gobench yield|spawn|memory|queue|event|sem|gather|handoff|crosshub"
 
 // handoffMutexRun ping-pongs n rounds between two goroutines over two
 // sync.Mutex used as binary semaphores, each unlocked by the other side:
@@ -432,12 +434,22 @@ func handoff() {
 	report("handoff.go_chan", float64(eventChanRun(n).Nanoseconds())/float64(2*n), "ns")
 }
 
+// crosshub is handoff with GOMAXPROCS=2: the two goroutines may run on
+// two OS threads, the reference for bench/sync_cross.c's ping-pong
+// between two hubs.
+func crosshub() {
+	runtime.GOMAXPROCS(2)
+	n := envInt("BENCH_PINGPONG_ROUNDS", 100000)
+	report("pingpong-x.go_mutex", float64(handoffMutexRun(n).Nanoseconds())/float64(2*n), "ns")
+	report("pingpong-x.go_chan", float64(eventChanRun(n).Nanoseconds())/float64(2*n), "ns")
+}
+
 func main() {
 	runtime.GOMAXPROCS(1)
 	benches := map[string]func(){
 		"yield": yield, "spawn": spawn, "memory": memory,
 		"queue": queue, "event": event, "sem": sem, "gather": gather,
-		"handoff": handoff,
+		"handoff": handoff, "crosshub": crosshub,
 	}
 	if len(os.Args) != 2 || benches[os.Args[1]] == nil {
 		fmt.Fprintln(os.Stderr, usage)
