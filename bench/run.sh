@@ -390,6 +390,12 @@ busy_end=$(cpu_busy)
             fmt(m("sem-fast.libgreen")),
             ref("`pthread_mutex_t`", "lock-fast.pthread"),
             ratio("sem-fast.libgreen", "lock-fast.pthread", "pthread"), "—")
+        row("lock, uncontended, after a second OS thread used libgreen " \
+            "(atomic words)",
+            fmt(m("lock-fast-mt.libgreen")),
+            ref("`pthread_mutex_t`", "lock-fast-mt.pthread"),
+            ratio("lock-fast-mt.libgreen", "lock-fast-mt.pthread", "pthread"),
+            "—")
         r = join(join(ref("two native threads, `sem_t`",
                           "sem-pingpong-x.pthread"),
                       ref("Go `sync.Mutex`, GOMAXPROCS=2",
