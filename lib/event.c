@@ -1,49 +1,44 @@
 /* SPDX-License-Identifier: MIT */
-/* Event: a flag and the queue of greenlets waiting for it to be set. */
+/* Event: a flag, and greenlets of any OS thread parked until it is set.
+ *
+ * The flag is one atomic word and its waiters park on it in the parking
+ * lot (lib/parking.c): a set stores the flag and then wakes every waiter
+ * of the word, on whichever thread's hub it waits. A waiter parks only if
+ * the flag is clear under the word's bucket lock, so a set cannot slip
+ * between its look and its park. A waiter woken by a set returns 0 even
+ * if the flag was cleared again before it ran. */
 #include "internal.h"
+#include "parking.h"
 
 #include "green/event.h"
 
+#include <limits.h>
 #include <stdlib.h>
 
 struct green_event {
-    bool set;                     /* the flag */
-    struct green__waitq waiters;  /* parked until set, FIFO */
-    struct green__thread *thread; /* owner */
+    int set; /* the flag; atomic */
 };
-
-static int check(const green_event_t *e)
-{
-    if (e == NULL) {
-        return -EINVAL;
-    }
-    return e->thread == green__thread_peek() ? 0 : -EPERM;
-}
 
 int green_event_new(green_event_t **out)
 {
     if (out == NULL) {
         return -EINVAL;
     }
-    struct green__thread *t = green__thread_get();
-    green_event_t *e = t != NULL ? malloc(sizeof(*e)) : NULL;
+    green_event_t *e = malloc(sizeof(*e));
     if (e == NULL) {
         return -ENOMEM;
     }
-    e->set = false;
-    green__waitq_init(&e->waiters);
-    e->thread = t;
+    e->set = 0;
     *out = e;
     return 0;
 }
 
 int green_event_free(green_event_t *e)
 {
-    int r = check(e);
-    if (r != 0) {
-        return r;
+    if (e == NULL) {
+        return -EINVAL;
     }
-    if (!green__waitq_empty(&e->waiters)) {
+    if (green__parked_on(&e->set)) {
         return -EBUSY;
     }
     free(e);
@@ -52,38 +47,45 @@ int green_event_free(green_event_t *e)
 
 int green_event_set(green_event_t *e)
 {
-    int r = check(e);
-    if (r == 0) {
-        e->set = true;
-        green__waitq_wake_all(&e->waiters, 0);
+    if (e == NULL) {
+        return -EINVAL;
     }
-    return r;
+    __atomic_store_n(&e->set, 1, __ATOMIC_RELEASE);
+    green__unpark(&e->set, INT_MAX, ~0u);
+    return 0;
 }
 
 int green_event_clear(green_event_t *e)
 {
-    int r = check(e);
-    if (r == 0) {
-        e->set = false;
+    if (e == NULL) {
+        return -EINVAL;
     }
-    return r;
+    __atomic_store_n(&e->set, 0, __ATOMIC_RELAXED);
+    return 0;
 }
 
 bool green_event_is_set(const green_event_t *e)
 {
-    return e != NULL && e->set;
+    return e != NULL && __atomic_load_n(&e->set, __ATOMIC_ACQUIRE);
+}
+
+static bool still_clear(const void *addr, void *arg)
+{
+    (void)arg;
+    return !__atomic_load_n((const int *)addr, __ATOMIC_ACQUIRE);
 }
 
 int green_event_wait(green_event_t *e, double timeout)
 {
-    int r = check(e);
-    if (r != 0 || (r = green__check_timeout(timeout)) != 0) {
+    if (e == NULL) {
+        return -EINVAL;
+    }
+    int r = green__check_timeout(timeout);
+    if (r != 0 || green_event_is_set(e)) {
         return r;
     }
-    if (e->set) {
-        return 0;
-    }
-    r = green__waitq_wait(&e->waiters, timeout, "green_event_wait on", e);
-    /* Set and cleared again before we ran: we were woken, that counts. */
-    return r;
+    r = green__park(&e->set, still_clear, NULL, ~0u, timeout,
+                    GREEN__INTR_NEVER, GREEN__WAKER_MAYBE,
+                    "green_event_wait on");
+    return r == -EAGAIN ? 0 : r; /* -EAGAIN: set before we parked */
 }

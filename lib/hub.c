@@ -50,6 +50,7 @@
 #include "monitor.h"
 #include "patch.h"
 #include "scheduler.h"
+#include "workers.h"
 
 #include <ev.h>
 #include <math.h>
@@ -110,7 +111,8 @@ static void *hub_run(void *arg)
     (void)arg;
     for (;;) {
         if (t->ready_head == NULL) {
-            if (t->nwatch == 0 && !green__signal_may_wake(t)) {
+            if (t->nwatch == 0 && !green__signal_may_wake(t) &&
+                (t->nmaybe == 0 || !green__other_os_threads_now())) {
                 deadlock(t);
                 continue;
             }

@@ -245,6 +245,10 @@ struct green__thread {
     size_t nwatch;                 /* active watchers that can wake a
                                       greenlet; 0 with nothing ready means
                                       deadlock */
+    size_t nmaybe;                 /* parked on objects that another OS
+                                      thread may use (GREEN__WAKER_MAYBE):
+                                      no deadlock while other OS threads
+                                      exist (read when it is judged) */
     struct greenlet *ready_head;   /* FIFO of READY greenlets */
     struct greenlet *ready_tail;
     size_t nready;                 /* length of that FIFO */

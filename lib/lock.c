@@ -35,14 +35,13 @@
  * slow paths are the same in both modes.
  *
  * A wait is judged deadlocked (-EDEADLK, lib/hub.c) only while no other
- * OS thread could end it: once the process has OS threads besides the
- * caller's and the runtime's own (green__other_os_threads), a wait counts
- * as one that another thread may end. */
+ * OS thread could end it: the hub asks the kernel, when it would judge,
+ * whether the process has OS threads besides its own and the runtime's
+ * (GREEN__WAKER_MAYBE). */
 #include "internal.h"
 #include "cycle.h"
 #include "parking.h"
 #include "solo.h"
-#include "workers.h"
 
 #include "green/lock.h"
 
@@ -89,11 +88,6 @@ static struct greenlet *current(void)
 {
     struct green__thread *t = green__thread_get();
     return t != NULL ? t->current : NULL;
-}
-
-static bool remote_wakers(void)
-{
-    return green__other_os_threads();
 }
 
 /* The time left until deadline, for a wait that parks more than once. */
@@ -215,7 +209,7 @@ int green_sem_acquire(green_sem_t *s, double timeout)
             return -ENOMEM;
         }
         r = green__park_token(&s->word, sem_mark, NULL, ~0u, left(deadline),
-                              GREEN__INTR_NEVER, remote_wakers(),
+                              GREEN__INTR_NEVER, GREEN__WAKER_MAYBE,
                               "green_sem_acquire on", &me);
         if (__atomic_load_n(&me.handed, __ATOMIC_ACQUIRE)) {
             return 0; /* the releaser gave its permit to us */
@@ -450,7 +444,8 @@ int green_lock_acquire(green_lock_t *l, double timeout)
         struct token me = {self, 0};
         r = green__park_token(&l->owner, lock_mark, NULL, ~0u,
                               left(deadline), GREEN__INTR_NEVER,
-                              remote_wakers(), "green_lock_acquire on", &me);
+                              GREEN__WAKER_MAYBE, "green_lock_acquire on",
+                              &me);
         if (__atomic_load_n(&me.handed, __ATOMIC_ACQUIRE)) {
             r = 0; /* the releaser made us the owner */
             break;
@@ -616,7 +611,7 @@ int green_cond_wait(green_cond_t *c, double timeout)
     double deadline = deadline_of(timeout);
     do {
         r = green__park(&me, not_notified, NULL, ~0u, left(deadline),
-                        GREEN__INTR_NEVER, remote_wakers(),
+                        GREEN__INTR_NEVER, GREEN__WAKER_MAYBE,
                         "green_cond_wait on");
     } while (r == 0 && !__atomic_load_n(&me.notified, __ATOMIC_ACQUIRE));
 

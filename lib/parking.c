@@ -162,7 +162,7 @@ static void send_all(struct green__remote *q)
 
 int green__park_token(const void *addr, green_park_check_fn check,
                       void *arg, unsigned bitset, double timeout, int intr,
-                      bool remote, const char *what, void *token)
+                      int remote, const char *what, void *token)
 {
     int err;
     struct green__thread *t = green__may_block(&err);
@@ -182,9 +182,11 @@ int green__park_token(const void *addr, green_park_check_fn check,
     enqueue(b, &p);
     unlock(b);
 
-    t->nwatch += remote;
+    size_t *count = remote == GREEN__WAKER_MAYBE ? &t->nmaybe : &t->nwatch;
+    size_t add = remote != GREEN__WAKER_LOCAL;
+    *count += add;
     err = green__hub_park_intr(timeout, what, addr, intr);
-    t->nwatch -= remote;
+    *count -= add;
 
     b = lock_parker(&p);
     int state = p.state;

@@ -14,6 +14,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Who may end a park (green__park's remote): only this OS thread, also
+ * another one, or another one if the process has any besides this one
+ * and libgreen's own when the hub judges the wait (objects any thread
+ * may share: lib/lock.c, lib/event.c). */
+enum {
+    GREEN__WAKER_LOCAL = 0,
+    GREEN__WAKER_REMOTE = 1,
+    GREEN__WAKER_MAYBE = 2
+};
+
 /* The check a park makes under the address's lock: the waiter parks only
  * if it returns true (a futex's "*addr == expected"). It must not block,
  * switch or park. */
@@ -29,8 +39,9 @@ typedef void (*green_unpark_fn)(void *arg, void *token, bool woke,
  * green__unpark_one callback, if check (NULL: always) holds, until
  * a wake-up for addr whose bitset shares a bit with `bitset` (futex's
  * WAIT_BITSET; ~0u for any), the timeout (seconds, GREEN_FOREVER), a
- * signal as intr allows (enum green__intr) or a kill. remote says that a
- * thread other than this OS thread may be the waker: the wait then counts
+ * signal as intr allows (enum green__intr) or a kill. remote (a
+ * GREEN__WAKER_ kind; a bool reads as LOCAL or REMOTE) says whether a
+ * thread other than this OS thread may be the waker: such a wait counts
  * as one the deadlock check must not give up on. what names the wait for
  * reports.
  *
@@ -41,11 +52,11 @@ typedef void (*green_unpark_fn)(void *arg, void *token, bool woke,
  * hand-off is never lost. May switch. */
 int green__park_token(const void *addr, green_park_check_fn check,
                       void *arg, unsigned bitset, double timeout, int intr,
-                      bool remote, const char *what, void *token);
+                      int remote, const char *what, void *token);
 
 static inline int green__park(const void *addr, green_park_check_fn check,
                               void *arg, unsigned bitset, double timeout,
-                              int intr, bool remote, const char *what)
+                              int intr, int remote, const char *what)
 {
     return green__park_token(addr, check, arg, bitset, timeout, intr, remote,
                              what, NULL);

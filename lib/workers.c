@@ -112,15 +112,22 @@ int green__os_thread(const char *name, void *(*fn)(void *), void *arg,
     return 0;
 }
 
+/* The answer, and when (coarse milliseconds) it was read. */
+static long answer_at = -1000;
+static int answer;
+
 bool green__other_os_threads(void)
 {
-    /* The answer, and when (coarse milliseconds) it was read. */
-    static long answer_at = -1000;
-    static int answer;
     long now = (long)(green__coarse_now() * 1e3);
     if (now - __atomic_load_n(&answer_at, __ATOMIC_RELAXED) < 5) {
         return __atomic_load_n(&answer, __ATOMIC_RELAXED) != 0;
     }
+    return green__other_os_threads_now();
+}
+
+bool green__other_os_threads_now(void)
+{
+    long now = (long)(green__coarse_now() * 1e3);
     /* /proc/self/task links its parent, itself and one entry per thread. */
     struct stat st;
     long r = green__syscall(SYS_newfstatat, AT_FDCWD, "/proc/self/task",

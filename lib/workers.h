@@ -95,4 +95,7 @@ size_t green__pool_queued(void);
  * few milliseconds). Never switches. */
 bool green__other_os_threads(void);
 
+/* The same, read now (a system call). Never switches. */
+bool green__other_os_threads_now(void);
+
 #endif

@@ -460,12 +460,16 @@ START_TEST(bad_input)
 }
 END_TEST
 
-/* --- another OS thread's event ---------------------------------------- */
+/* --- across OS threads ------------------------------------------------ */
 
+/* An event made on another OS thread, waited for there and set here, and
+ * the other way round: each set wakes the waiter parked on the other
+ * thread's hub. */
 struct foreign {
-    sem_t made, checked;
-    green_event_t *e;
-    int new_rc, set_after, own_wait, free_rc;
+    sem_t made, parked, done;
+    green_event_t *e;    /* the other thread's: it waits, we set */
+    green_event_t *back; /* ours: we wait, it sets */
+    int new_rc, woke, timed, set_back;
 };
 
 static void *foreign_thread(void *arg)
@@ -473,49 +477,81 @@ static void *foreign_thread(void *arg)
     struct foreign *f = arg;
     f->new_rc = green_event_new(&f->e);
     sem_post(&f->made);
-    sem_wait(&f->checked);
-    if (f->new_rc == 0) {
-        /* The refused calls changed nothing, and the owner can use it. */
-        f->set_after = green_event_is_set(f->e);
-        green_event_set(f->e);
-        f->own_wait = green_event_wait(f->e, 1.0);
-        f->free_rc = green_event_free(f->e);
+    if (f->new_rc != 0) {
+        return NULL;
     }
+    sem_post(&f->parked); /* about to wait: the root sets after a while */
+    f->woke = green_event_wait(f->e, 10.0);
+    green_event_clear(f->e);
+    f->timed = green_event_wait(f->e, 0.02);
+    f->set_back = green_event_set(f->back);
+    sem_wait(&f->done);
     return NULL;
 }
 
 START_TEST(other_thread_event)
 {
-    struct foreign f = {.set_after = -1, .own_wait = 1, .free_rc = 1};
+    struct foreign f = {.woke = 1, .timed = 1, .set_back = 1};
     sem_init(&f.made, 0, 0);
-    sem_init(&f.checked, 0, 0);
-    /* Give this thread a runtime of its own first, so that a refusal
-     * cannot come from its mere absence. */
-    ck_assert_int_eq(green_sleep(0), 0);
+    sem_init(&f.parked, 0, 0);
+    sem_init(&f.done, 0, 0);
+    ck_assert_int_eq(green_event_new(&f.back), 0);
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, foreign_thread, &f), 0);
     sem_wait(&f.made);
     ck_assert_int_eq(f.new_rc, 0);
-
-    int rs = green_event_set(f.e);
-    int rc = green_event_clear(f.e);
-    double t0 = green_test_now();
-    int rw = green_event_wait(f.e, 0.2);
-    double waited = green_test_now() - t0;
-    int rf = green_event_free(f.e);
-
-    sem_post(&f.checked);
+    sem_wait(&f.parked);
+    ck_assert_int_eq(green_sleep(0.02), 0); /* it is parked by now */
+    ck_assert_int_eq(green_event_set(f.e), 0);
+    /* This wait ends with the other thread's set. */
+    int rw = green_event_wait(f.back, 10.0);
+    sem_post(&f.done);
     pthread_join(th, NULL);
-    ck_assert_int_eq(rs, -EPERM);
-    ck_assert_int_eq(rc, -EPERM);
-    ck_assert_int_eq(rw, -EPERM);
-    ck_assert_double_lt(waited, 0.15);
-    ck_assert_int_eq(rf, -EPERM);
-    ck_assert_int_eq(f.set_after, 0);
-    ck_assert_int_eq(f.own_wait, 0);
-    ck_assert_int_eq(f.free_rc, 0);
+    ck_assert_int_eq(rw, 0);
+    ck_assert_int_eq(f.woke, 0);
+    ck_assert_int_eq(f.timed, -ETIMEDOUT);
+    ck_assert_int_eq(f.set_back, 0);
+    ck_assert_int_eq(green_event_free(f.e), 0);
+    ck_assert_int_eq(green_event_free(f.back), 0);
     sem_destroy(&f.made);
-    sem_destroy(&f.checked);
+    sem_destroy(&f.parked);
+    sem_destroy(&f.done);
+}
+END_TEST
+
+/* A plain thread that never made green state sets an event greenlets of
+ * this thread wait for. */
+static void *plain_setter(void *arg)
+{
+    usleep(20000);
+    return (void *)(intptr_t)green_event_set(arg);
+}
+
+static void *event_waiter(void *arg)
+{
+    return (void *)(intptr_t)green_event_wait(arg, 10.0);
+}
+
+START_TEST(plain_thread_sets)
+{
+    green_event_t *e;
+    ck_assert_int_eq(green_event_new(&e), 0);
+    green_task_t *t[3];
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(green_spawn(&t[i], event_waiter, e), 0);
+    }
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, plain_setter, e), 0);
+    for (int i = 0; i < 3; i++) {
+        void *r = (void *)1;
+        ck_assert_int_eq(green_join(t[i], GREEN_FOREVER, &r), 0);
+        ck_assert_ptr_null(r);
+        green_task_release(t[i]);
+    }
+    void *r = (void *)1;
+    ck_assert_int_eq(pthread_join(th, &r), 0);
+    ck_assert_ptr_null(r);
+    ck_assert_int_eq(green_event_free(e), 0);
 }
 END_TEST
 
@@ -564,6 +600,7 @@ Suite *green_test_event_suite(void)
     tc = tcase("bad_input", 10);
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, other_thread_event);
+    tcase_add_test(tc, plain_thread_sets);
     suite_add_tcase(s, tc);
     return s;
 }
