@@ -52,7 +52,8 @@ struct parker {
     const void *addr;
     void *token;                /* the parker's, for green__unpark_one */
     unsigned bitset;
-    int state;                  /* under the bucket's lock */
+    int state;                  /* set under the bucket's lock; read
+                                   without it once not QUEUED */
     struct green__remote remote;/* for a waker on another OS thread */
 };
 
@@ -139,14 +140,16 @@ static void take(struct parker *p, struct green__thread *self,
                  struct green__remote **sendq)
 {
     green__link_remove(&p->link);
-    if (p->remote.g->thread == self) {
-        p->state = WOKEN;
-        green__hub_wake(p->remote.g, 0);
+    struct greenlet *g = p->remote.g;
+    if (g->thread == self) {
+        /* Last touch of p: its waiter may look without the lock. */
+        __atomic_store_n(&p->state, WOKEN, __ATOMIC_RELEASE);
+        green__hub_wake(g, 0);
     } else {
-        p->state = SENT;
         p->remote.code = 0;
         p->remote.next = *sendq;
         *sendq = &p->remote;
+        __atomic_store_n(&p->state, SENT, __ATOMIC_RELEASE);
     }
 }
 
@@ -188,12 +191,17 @@ int green__park_token(const void *addr, green_park_check_fn check,
     err = green__hub_park_intr(timeout, what, addr, intr);
     *count -= add;
 
-    b = lock_parker(&p);
-    int state = p.state;
+    /* Taken out by a waker: final, and the waker is done with p (take),
+     * so no lock is needed to know it. Still queued: leave under it. */
+    int state = __atomic_load_n(&p.state, __ATOMIC_ACQUIRE);
     if (state == QUEUED) {
-        green__link_remove(&p.link);
+        b = lock_parker(&p);
+        state = p.state;
+        if (state == QUEUED) {
+            green__link_remove(&p.link);
+        }
+        unlock(b);
     }
-    unlock(b);
     if (state == QUEUED) {
         return err; /* timeout, signal, kill, deadlock (or spurious 0) */
 
@@ -248,13 +256,11 @@ bool green__unpark_one(const void *addr, green_unpark_fn fn, void *arg)
     for (struct green__link *l = b->queue.next; l != &b->queue;
          l = l->next) {
         struct parker *p = parker_of(l);
-        if (p->addr != addr || leaving(p, self)) {
-            continue;
-        }
-        if (first == NULL) {
+        if (p->addr == addr && !leaving(p, self)) {
             first = p;
-        } else {
-            more = true;
+            /* Anyone behind it, without reading their records: with
+             * thousands parked, the next one's is a cache miss. */
+            more = l->next != &b->queue;
             break;
         }
     }

@@ -31,7 +31,10 @@ typedef bool (*green_park_check_fn)(const void *addr, void *arg);
 
 /* What a waker learns under the lock, for lock hand-offs: the token the
  * first waiter parked with (green__park_token), whether it found a
- * waiter and whether others remain parked on the address. */
+ * waiter and whether others may remain parked on the address (true if
+ * anyone is queued behind it in the address's bucket: a waiter of an
+ * address that shares the bucket, or one that is leaving, counts too, so
+ * false means surely none). */
 typedef void (*green_unpark_fn)(void *arg, void *token, bool woke,
                                 bool more);
 
