@@ -354,7 +354,7 @@ static bool op_cond(uint32_t val3, uint32_t old, uint32_t now)
 {
     unsigned op = (val3 >> 28) & 7, cmp = (val3 >> 24) & 15;
     int oparg = (int)(val3 << 8) >> 20, cmparg = (int)(val3 << 20) >> 20;
-    if (val3 & (FUTEX_OP_OPARG_SHIFT << 28)) {
+    if (val3 & ((uint32_t)FUTEX_OP_OPARG_SHIFT << 28)) {
         oparg = (int)(1u << (oparg & 31));
     }
     uint32_t want;
