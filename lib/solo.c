@@ -14,9 +14,12 @@
 #include "solo.h"
 
 #include <linux/membarrier.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -53,6 +56,18 @@ static void fork_child(void)
     __atomic_store_n(&state, OVER, __ATOMIC_RELEASE);
 }
 
+/* Whether the process has one OS thread. Registering for membarrier is
+ * cheap then; with other threads the kernel waits for an RCU grace
+ * period (tens of ms seen here), so a process that made threads before
+ * its first green call goes without solo mode. */
+static bool alone(void)
+{
+    struct stat st;
+    return green__syscall(SYS_newfstatat, AT_FDCWD, "/proc/self/task", &st,
+                          0) == 0 &&
+           st.st_nlink == 3; /* ".", ".." and this thread */
+}
+
 void green__solo_arrive(struct green__thread *t)
 {
     int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
@@ -62,7 +77,7 @@ void green__solo_arrive(struct green__thread *t)
     if (s == NOBODY &&
         __atomic_compare_exchange_n(&state, &s, SETUP, false,
                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        if (pthread_atfork(NULL, NULL, fork_child) == 0 &&
+        if (alone() && pthread_atfork(NULL, NULL, fork_child) == 0 &&
             green__syscall(SYS_membarrier,
                            MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0) {
             __atomic_store_n(&green__solo, t, __ATOMIC_SEQ_CST);

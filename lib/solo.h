@@ -14,7 +14,9 @@
  * in progress to end. The solo thread's bracket therefore costs two
  * plain stores and a load, and no fence (an asymmetric Dekker: the fence
  * is the second thread's, once). Where membarrier is missing (old
- * kernels, valgrind) there is no solo mode: every call is atomic. */
+ * kernels, valgrind), or the process already had other OS threads when
+ * it first made green state (registering then costs an RCU grace
+ * period), there is no solo mode: every call is atomic. */
 #ifndef GREEN_SOLO_H
 #define GREEN_SOLO_H
 
