@@ -991,94 +991,186 @@ START_TEST(bad_input)
 }
 END_TEST
 
-/* --- another OS thread's queue ---------------------------------------- */
+/* --- across OS threads ------------------------------------------------ */
 
-struct foreign {
-    sem_t made, checked;
-    green_queue_t *q;
+/* Greenlets of XQ_THREADS OS threads (each with its own hub) put into and
+ * get from one bounded queue and one channel: every item arrives once,
+ * each producer's items in its order, and task_done/join work across the
+ * threads. Then a close on one thread ends the gets parked on another. */
+#define XQ_THREADS 3
+#define XQ_ITEMS 2000
+
+struct xq {
+    green_queue_t *q;        /* maxsize 4 */
     green_channel_t *ch;
-    int new_rc, ch_rc;
-    /* What the owner saw afterwards. */
-    size_t size_after;
-    bool closed_after, ch_closed_after;
-    int done_after, own_put, own_get, free_rc, ch_free_rc;
-    void *own_item;
+    long sum_q, sum_ch;      /* items got, by their values: atomic */
+    int order_bad;           /* a producer's items out of order: atomic */
+    int errors;              /* any unexpected result: atomic */
+    int closed_seen;         /* gets that ended with -EPIPE: atomic */
 };
 
-static void *foreign_thread(void *arg)
+static void xq_bad(struct xq *x)
 {
-    struct foreign *f = arg;
-    f->new_rc = green_queue_new(&f->q, GREEN_QUEUE_FIFO, 1, NULL);
-    f->ch_rc = green_channel_new(&f->ch);
-    sem_post(&f->made);
-    sem_wait(&f->checked);
-    if (f->new_rc == 0) {
-        f->size_after = green_queue_size(f->q);
-        f->closed_after = green_queue_closed(f->q);
-        f->done_after = green_queue_task_done(f->q);
-        f->own_put = green_queue_put_nowait(f->q, ITEM(77));
-        f->own_get = green_queue_get(f->q, 1.0, &f->own_item);
-        f->free_rc = green_queue_free(f->q);
-    }
-    if (f->ch_rc == 0) {
-        f->ch_closed_after = green_queue_closed(f->ch);
-        f->ch_free_rc = green_channel_free(f->ch);
+    __atomic_fetch_add(&x->errors, 1, __ATOMIC_RELAXED);
+}
+
+/* Thread i puts i * XQ_ITEMS + 1 ... (i + 1) * XQ_ITEMS into both. */
+static void *xq_producer(void *arg)
+{
+    struct xq **a = arg;
+    struct xq *x = a[0];
+    long base = (long)(intptr_t)a[1] * XQ_ITEMS;
+    for (long k = 1; k <= XQ_ITEMS; k++) {
+        if (green_queue_put(x->q, ITEM(base + k), GREEN_FOREVER) != 0 ||
+            green_channel_send(x->ch, ITEM(base + k), k % 3 ? 10.0
+                                                             : GREEN_FOREVER)
+                != 0) {
+            xq_bad(x);
+        }
     }
     return NULL;
 }
 
-START_TEST(other_thread_queue)
+static void *xq_consumer(void *arg)
 {
-    struct foreign f = {.free_rc = 1, .ch_free_rc = 1, .own_put = 1,
-                        .own_get = 1};
-    sem_init(&f.made, 0, 0);
-    sem_init(&f.checked, 0, 0);
-    ck_assert_int_eq(green_sleep(0), 0); /* this thread has a runtime too */
-    pthread_t th;
-    ck_assert_int_eq(pthread_create(&th, NULL, foreign_thread, &f), 0);
-    sem_wait(&f.made);
-    ck_assert_int_eq(f.new_rc, 0);
-    ck_assert_int_eq(f.ch_rc, 0);
-
-    int r[13];
-    void *v = UNTOUCHED;
-    double t0 = green_test_now();
-    r[0] = green_queue_put(f.q, ITEM(1), 0.2);
-    r[1] = green_queue_put_nowait(f.q, ITEM(1));
-    r[2] = green_queue_get(f.q, 0.2, &v);
-    r[3] = green_queue_get_nowait(f.q, &v);
-    r[4] = green_queue_task_done(f.q);
-    r[5] = green_queue_join(f.q, 0.2);
-    r[6] = green_queue_close(f.q);
-    r[7] = green_queue_free(f.q);
-    r[8] = green_channel_send(f.ch, ITEM(1), 0.2);
-    r[9] = green_channel_recv(f.ch, 0.2, &v);
-    r[10] = green_channel_close(f.ch);
-    r[11] = green_channel_free(f.ch);
-    double took = green_test_now() - t0;
-
-    sem_post(&f.checked);
-    pthread_join(th, NULL);
-    for (int i = 0; i < 12; i++) {
-        ck_assert_msg(r[i] == -EPERM, "call %d returned %d, wanted -EPERM",
-                      i, r[i]);
+    struct xq *x = arg;
+    long last[XQ_THREADS] = {0};
+    for (int k = 0; k < XQ_ITEMS; k++) {
+        void *v = NULL;
+        int r = green_queue_get(x->q, k % 4 ? GREEN_FOREVER : 10.0, &v);
+        if (r != 0) {
+            xq_bad(x);
+            continue;
+        }
+        long n = NUM(v), who = (n - 1) / XQ_ITEMS;
+        if (who < 0 || who >= XQ_THREADS || n <= last[who]) {
+            __atomic_fetch_add(&x->order_bad, 1, __ATOMIC_RELAXED);
+        } else {
+            last[who] = n;
+        }
+        __atomic_fetch_add(&x->sum_q, n, __ATOMIC_RELAXED);
+        if (green_queue_task_done(x->q) != 0) {
+            xq_bad(x);
+        }
+        if ((r = green_channel_recv(x->ch, GREEN_FOREVER, &v)) != 0) {
+            xq_bad(x);
+            continue;
+        }
+        __atomic_fetch_add(&x->sum_ch, NUM(v), __ATOMIC_RELAXED);
     }
-    ck_assert_double_lt(took, 0.15); /* refused at once, no wait */
-    ck_assert_ptr_eq(v, UNTOUCHED);
-    /* The refused calls changed nothing; the owner still can use both. */
-    ck_assert_uint_eq(f.size_after, 0);
-    ck_assert(!f.closed_after);
-    ck_assert(!f.ch_closed_after);
-    ck_assert_int_eq(f.done_after, -EINVAL);
-    ck_assert_int_eq(f.own_put, 0);
-    ck_assert_int_eq(f.own_get, 0);
-    ck_assert_int_eq(NUM(f.own_item), 77);
-    ck_assert_int_eq(f.free_rc, 0);
-    ck_assert_int_eq(f.ch_free_rc, 0);
-    sem_destroy(&f.made);
-    sem_destroy(&f.checked);
+    return NULL;
+}
+
+/* One OS thread: a producer and a consumer greenlet. */
+static void *xq_thread(void *arg)
+{
+    struct xq **a = arg;
+    green_task_t *p, *c;
+    if (green_spawn(&p, xq_producer, a) != 0 ||
+        green_spawn(&c, xq_consumer, a[0]) != 0) {
+        xq_bad(a[0]);
+        return NULL;
+    }
+    if (green_join(p, GREEN_FOREVER, NULL) != 0 ||
+        green_join(c, GREEN_FOREVER, NULL) != 0) {
+        xq_bad(a[0]);
+    }
+    green_task_release(p);
+    green_task_release(c);
+    return NULL;
+}
+
+START_TEST(queue_across_threads)
+{
+    struct xq x = {0};
+    ck_assert_int_eq(green_queue_new(&x.q, GREEN_QUEUE_FIFO, 4, NULL), 0);
+    ck_assert_int_eq(green_channel_new(&x.ch), 0);
+    pthread_t th[XQ_THREADS];
+    struct xq *args[XQ_THREADS][2];
+    for (int i = 0; i < XQ_THREADS; i++) {
+        args[i][0] = &x;
+        args[i][1] = (struct xq *)(intptr_t)i;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, xq_thread, args[i]), 0);
+    }
+    /* Everything put is marked done in the end: join from here. */
+    ck_assert_int_eq(green_queue_join(x.q, 60.0), 0);
+    for (int i = 0; i < XQ_THREADS; i++) {
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+    }
+    long n = (long)XQ_THREADS * XQ_ITEMS;
+    ck_assert_int_eq(x.errors, 0);
+    ck_assert_int_eq(x.order_bad, 0);
+    ck_assert_int_eq(x.sum_q, n * (n + 1) / 2);
+    ck_assert_int_eq(x.sum_ch, n * (n + 1) / 2);
+    ck_assert_uint_eq(green_queue_size(x.q), 0);
+    ck_assert_int_eq(green_queue_free(x.q), 0);
+    ck_assert_int_eq(green_channel_free(x.ch), 0);
 }
 END_TEST
+
+/* Gets parked on another thread's hub end with -EPIPE at a close here. */
+struct xclose {
+    green_queue_t *q;
+    int parked;   /* getters about to wait: atomic */
+    int rc[3];
+};
+
+static void *xclose_get(void *arg)
+{
+    struct xclose *x = *(struct xclose **)arg;
+    int i = (int)(intptr_t)((void **)arg)[1];
+    void *v;
+    __atomic_fetch_add(&x->parked, 1, __ATOMIC_RELEASE);
+    x->rc[i] = green_queue_get(x->q, 30.0, &v);
+    return NULL;
+}
+
+static void *xclose_thread(void *arg)
+{
+    struct xclose *x = arg;
+    void *a[3][2];
+    green_task_t *t[3];
+    for (int i = 0; i < 3; i++) {
+        a[i][0] = x;
+        a[i][1] = (void *)(intptr_t)i;
+        if (green_spawn(&t[i], xclose_get, a[i]) != 0) {
+            x->rc[i] = 999;
+            t[i] = NULL;
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        if (t[i] != NULL) {
+            green_join(t[i], GREEN_FOREVER, NULL);
+            green_task_release(t[i]);
+        }
+    }
+    return NULL;
+}
+
+START_TEST(close_across_threads)
+{
+    struct xclose x = {.rc = {1, 1, 1}};
+    ck_assert_int_eq(green_queue_new(&x.q, GREEN_QUEUE_FIFO, 0, NULL), 0);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, xclose_thread, &x), 0);
+    while (__atomic_load_n(&x.parked, __ATOMIC_ACQUIRE) < 3) {
+        ck_assert_int_eq(green_sleep(0.001), 0);
+    }
+    ck_assert_int_eq(green_sleep(0.02), 0);
+    ck_assert_int_eq(green_queue_put(x.q, ITEM(5), 0), 0); /* one served */
+    ck_assert_int_eq(green_queue_close(x.q), 0);          /* two ended */
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    int ok = 0, piped = 0;
+    for (int i = 0; i < 3; i++) {
+        ok += x.rc[i] == 0;
+        piped += x.rc[i] == -EPIPE;
+    }
+    ck_assert_int_eq(ok, 1);
+    ck_assert_int_eq(piped, 2);
+    ck_assert_int_eq(green_queue_free(x.q), 0);
+}
+END_TEST
+
 
 /* --- channel ---------------------------------------------------------- */
 
@@ -1337,7 +1429,8 @@ Suite *green_test_queue_suite(void)
 
     tc = tcase("bad_input", 10);
     tcase_add_test(tc, bad_input);
-    tcase_add_test(tc, other_thread_queue);
+    tcase_add_test(tc, queue_across_threads);
+    tcase_add_test(tc, close_across_threads);
     suite_add_tcase(s, tc);
 
     tc = tcase("channel", 10);

@@ -12,8 +12,11 @@
  * for it; green_queue_join() waits for the count to reach zero.
  *
  * Closing wakes everyone waiting: putters fail with -EPIPE at once, getters
- * first drain what is left and then fail with -EPIPE. A queue belongs to
- * the OS thread that made it. */
+ * first drain what is left and then fail with -EPIPE.
+ *
+ * Greenlets of any OS thread's hub may share a queue or a channel: a put
+ * on one thread hands its item to a getter parked on another, and a close
+ * ends waits on every thread. -EPERM is only a wait in the hub itself. */
 #ifndef GREEN_QUEUE_H
 #define GREEN_QUEUE_H
 
@@ -46,7 +49,7 @@ GREEN_EXTERN int green_queue_new(green_queue_t **out, green_queue_kind_t kind,
                                  size_t maxsize, green_queue_cmp_t cmp);
 
 /* Frees q (items still in it are dropped, not freed). Returns 0, -EINVAL,
- * -EPERM, -EBUSY (greenlets wait on it). Switching: never switches. */
+ * -EBUSY (greenlets wait on it). Switching: never switches. */
 GREEN_EXTERN int green_queue_free(green_queue_t *q);
 
 /* Puts item, waiting at most timeout seconds while the queue is full.
@@ -56,7 +59,7 @@ GREEN_EXTERN int green_queue_put(green_queue_t *q, void *item,
                                  double timeout);
 
 /* Puts item if there is room now: 0, or -EAGAIN (full), -EPIPE, -EINVAL,
- * -EPERM, -ENOMEM. Switching: never switches. */
+ * -ENOMEM. Switching: never switches. */
 GREEN_EXTERN int green_queue_put_nowait(green_queue_t *q, void *item);
 
 /* Takes the next item into *item (item may be NULL), waiting at most
@@ -67,11 +70,11 @@ GREEN_EXTERN int green_queue_get(green_queue_t *q, double timeout,
                                  void **item);
 
 /* Takes the next item if there is one now: 0, or -EAGAIN (empty), -EPIPE
- * (closed and empty), -EINVAL, -EPERM. Switching: never switches. */
+ * (closed and empty), -EINVAL, -ENOMEM. Switching: never switches. */
 GREEN_EXTERN int green_queue_get_nowait(green_queue_t *q, void **item);
 
 /* Marks one item got earlier as processed. Returns 0, or -EINVAL (NULL,
- * or more calls than items put), -EPERM. Switching: never switches. */
+ * or more calls than items put), -ENOMEM. Switching: never switches. */
 GREEN_EXTERN int green_queue_task_done(green_queue_t *q);
 
 /* Waits until every item put has been marked done, at most timeout
@@ -79,7 +82,7 @@ GREEN_EXTERN int green_queue_task_done(green_queue_t *q);
  * Switching: may switch. */
 GREEN_EXTERN int green_queue_join(green_queue_t *q, double timeout);
 
-/* Closes q (see the top of this file). Returns 0, -EINVAL, -EPERM.
+/* Closes q (see the top of this file). Returns 0, -EINVAL, -ENOMEM.
  * Switching: never switches. */
 GREEN_EXTERN int green_queue_close(green_queue_t *q);
 
