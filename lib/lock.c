@@ -3,130 +3,84 @@
  * any OS thread's hub.
  *
  * Fairness by hand-off: a release with waiters does not make the permit
- * or the lock free; it gives it to the first waiter and wakes it. The
- * waiters park in the parking lot (lib/parking.c) on the object's word,
- * and the release makes the hand-off inside green__unpark_one's callback,
- * under the word's bucket lock, so a waiter cannot park or leave between
- * the releaser's look and its choice. Each waiter parks with a token, a
- * record in its own frame that the releaser marks handed: a waiter that
- * finds it marked owns the resource whatever else ended its park (a
- * timeout, a kill, a spurious wake-up).
+ * or the lock free; it gives it to the first waiter and wakes it. A
+ * waiter that finds its record served owns the resource whatever else
+ * ended its park (a timeout, a kill in the same turn); one killed before
+ * the release is passed over.
  *
- * Words. A semaphore's is its count of free permits, shifted left by
- * one to make room for PARKED (bit 0), which a waiter sets when it finds
- * no permit and parks: a release that finds PARKED clear counts its
- * permit with one compare-and-swap; one that finds it set goes to the
- * parking lot, hands the permit to the first waiter (clearing PARKED if
- * it was the last) or, if every waiter has left, counts it. A
- * lock's is its owner, a greenlet pointer, with bit 0 (PARKED) set by a
- * waiter before it parks: a release that finds the word exactly its own
- * greenlet frees it with one compare-and-swap, and only one that finds
- * PARKED goes to the parking lot. A condition variable keeps its waiters
- * in a FIFO of records in their frames, guarded by its lock: a waiter
- * queues itself before it lets the lock go, a notify dequeues and marks
- * with the lock held, and a waiter whose park ended otherwise takes the
- * lock back before it looks at its record, so notify and timeout never
- * both win.
- *
- * One OS thread alone pays no atomic instruction: while it is the only
- * one with green state (lib/solo.h), the uncontended acquire and release
- * are plain loads and stores; from the second OS thread on, they are one
- * compare-and-swap each (bench/README.md has the measured figures). The
- * slow paths are the same in both modes.
+ * Sharing: each object's state is under its guard and its waiters wait
+ * with records (lib/crosswait.h). While one OS thread alone has green
+ * state the guard is no instruction at all (solo mode), so acquire and
+ * release cost what they did when objects belonged to their thread;
+ * from the second OS thread on they take a spinlock (bench/README.md has
+ * the measured figures). A condition's FIFO is guarded by its lock: a
+ * waiter queues itself before it lets the lock go and reads its record
+ * only once it has the lock back, and notify is made with the lock held.
  *
  * A wait is judged deadlocked (-EDEADLK, lib/hub.c) only while no other
  * OS thread could end it: the hub asks the kernel, when it would judge,
- * whether the process has OS threads besides its own and the runtime's
- * (GREEN__WAKER_MAYBE). */
+ * whether the process has OS threads besides its own and the runtime's. */
 #include "internal.h"
+#include "crosswait.h"
 #include "cycle.h"
-#include "parking.h"
-#include "solo.h"
 
 #include "green/lock.h"
 
 #include <limits.h>
-#include <stdint.h>
 #include <stdlib.h>
 
-#define PARKED ((uintptr_t)1)
-
 struct green_sem {
-    uint64_t word;                /* free permits << 1 | PARKED; atomic */
+    unsigned value;               /* free permits: > 0 only with nobody
+                                     waiting */
     unsigned bound;               /* max value if bounded */
     bool bounded;
+    struct green__guard guard;
+    struct green__link waiters;   /* struct green__xwait, FIFO */
 };
 
 struct green_lock {
-    struct greenlet *owner;       /* holder | PARKED, or NULL; atomic */
-    unsigned count;               /* times the holder took it: only the
-                                     holder (or the releaser handing it
-                                     over) touches it */
+    struct greenlet *owner;       /* holder, or NULL (lib/cycle.c reads
+                                     it through wait_owner) */
+    unsigned count;               /* times the holder took it */
     bool reentrant;
-};
-
-struct cwaiter {
-    struct green__link link;      /* in the condition's FIFO while queued */
-    struct greenlet *g;
-    int notified;                 /* atomic: the waiter's park reads it */
+    struct green__guard guard;
+    struct green__link waiters;   /* struct green__xwait, FIFO */
 };
 
 struct green_cond {
     green_lock_t *lock;
     bool own_lock;                /* made by green_cond_new: free it too */
-    struct green__link waiters;   /* of struct cwaiter; under lock */
+    struct green__link waiters;   /* struct green__xwait; under lock */
 };
 
-/* A hand-off's token: the waiter's own record, marked by the releaser
- * under the parking lot's lock. */
-struct token {
-    struct greenlet *g;
-    int handed;
-};
-
-static struct greenlet *current(void)
+/* The caller's OS thread state, or NULL with *r set (-EINVAL for a NULL
+ * object, -ENOMEM). */
+static struct green__thread *caller(const void *obj, int *r)
 {
-    struct green__thread *t = green__thread_get();
-    return t != NULL ? t->current : NULL;
-}
-
-/* The time left until deadline, for a wait that parks more than once. */
-static double left(double deadline)
-{
-    if (deadline == GREEN_FOREVER) {
-        return GREEN_FOREVER;
+    if (obj == NULL) {
+        *r = -EINVAL;
+        return NULL;
     }
-    double l = deadline - green__now();
-    return l > 0.0 ? l : 0.0;
-}
-
-static double deadline_of(double timeout)
-{
-    return timeout == GREEN_FOREVER ? GREEN_FOREVER : green__now() + timeout;
+    struct green__thread *t = green__thread_get();
+    *r = t != NULL ? 0 : -ENOMEM;
+    return t;
 }
 
 /* --- semaphores ------------------------------------------------------------ */
-
-/* A semaphore's word: its free permits shifted left by one, and PARKED. */
-#define SEM_ONE ((uint64_t)2)
-
-static inline uint64_t sem_word(const green_sem_t *s)
-{
-    return __atomic_load_n(&s->word, __ATOMIC_RELAXED);
-}
 
 static int sem_new(green_sem_t **out, unsigned value, bool bounded)
 {
     if (out == NULL) {
         return -EINVAL;
     }
-    green_sem_t *s = malloc(sizeof(*s));
+    green_sem_t *s = calloc(1, sizeof(*s));
     if (s == NULL) {
         return -ENOMEM;
     }
-    s->word = (uint64_t)value * SEM_ONE;
+    s->value = value;
     s->bound = value;
     s->bounded = bounded;
+    green__xlist_init(&s->waiters);
     *out = s;
     return 0;
 }
@@ -146,7 +100,7 @@ int green_sem_free(green_sem_t *s)
     if (s == NULL) {
         return -EINVAL;
     }
-    if (green__parked_on(&s->word)) {
+    if (!green__xlist_empty(&s->waiters)) {
         return -EBUSY;
     }
     free(s);
@@ -155,166 +109,68 @@ int green_sem_free(green_sem_t *s)
 
 int green_sem_try_acquire(green_sem_t *s)
 {
-    if (s == NULL) {
-        return -EINVAL;
-    }
-    struct green__thread *t = green__thread_get();
+    int r;
+    struct green__thread *t = caller(s, &r);
     if (t == NULL) {
-        return -ENOMEM;
+        return r;
     }
-    if (green__solo_enter(t)) {
-        uint64_t w = sem_word(s);
-        if (w >= SEM_ONE) {
-            __atomic_store_n(&s->word, w - SEM_ONE, __ATOMIC_RELAXED);
-        }
-        green__solo_leave();
-        return w >= SEM_ONE ? 0 : -EAGAIN;
+    struct green__held h;
+    green__guard_take(&h, &s->guard, t);
+    if (s->value > 0) {
+        s->value--; /* and so nobody waits */
+    } else {
+        r = -EAGAIN;
     }
-    uint64_t w = sem_word(s);
-    do {
-        if (w < SEM_ONE) {
-            return -EAGAIN; /* no permit: waiters may be queued */
-        }
-    } while (!__atomic_compare_exchange_n(&s->word, &w, w - SEM_ONE, true,
-                                          __ATOMIC_ACQUIRE,
-                                          __ATOMIC_RELAXED));
-    return 0;
-}
-
-/* The park's check: with no permit, marks the word PARKED and parks. */
-static bool sem_mark(const void *addr, void *arg)
-{
-    (void)arg;
-    uint64_t *word = (uint64_t *)(uintptr_t)addr;
-    uint64_t w = __atomic_load_n(word, __ATOMIC_RELAXED);
-    while (w == 0) {
-        if (__atomic_compare_exchange_n(word, &w, PARKED, true,
-                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-            return true;
-        }
-    }
-    return w == PARKED;
+    green__guard_drop(&h);
+    return r;
 }
 
 int green_sem_acquire(green_sem_t *s, double timeout)
 {
-    int r = green__check_timeout(timeout);
-    if (r != 0 || (r = green_sem_try_acquire(s)) != -EAGAIN) {
+    int r;
+    struct green__thread *t = caller(s, &r);
+    if (t == NULL || (r = green__check_timeout(timeout)) != 0) {
         return r;
     }
-    double deadline = deadline_of(timeout);
-    for (;;) {
-        struct token me = {current(), 0};
-        if (me.g == NULL) {
-            return -ENOMEM;
-        }
-        r = green__park_token(&s->word, sem_mark, NULL, ~0u, left(deadline),
-                              GREEN__INTR_NEVER, GREEN__WAKER_MAYBE,
-                              "green_sem_acquire on", &me);
-        if (__atomic_load_n(&me.handed, __ATOMIC_ACQUIRE)) {
-            return 0; /* the releaser gave its permit to us */
-        }
-        if (r != 0 && r != -EAGAIN) {
-            return r;
-        }
-        if (green_sem_try_acquire(s) == 0) {
-            return 0;
-        }
-        if (r == -EAGAIN && left(deadline) == 0.0) {
-            return -ETIMEDOUT; /* a permit came and went: time is up */
-        }
+    struct green__held h;
+    green__guard_take(&h, &s->guard, t);
+    if (s->value > 0) {
+        s->value--;
+        green__guard_drop(&h);
+        return 0;
     }
-}
-
-/* Whether one more permit would pass s's bound (or UINT_MAX). */
-static bool sem_full(const green_sem_t *s, uint64_t w)
-{
-    uint64_t v = w / SEM_ONE;
-    return (s->bounded && v >= s->bound) || v == UINT_MAX;
-}
-
-struct sem_release {
-    green_sem_t *s;
-    int r;
-};
-
-/* Under the word's bucket lock, with PARKED set: the permit goes to the
- * first waiter, or is counted if none is left. */
-static void sem_give(void *arg, void *token, bool woke, bool more)
-{
-    struct sem_release *x = arg;
-    green_sem_t *s = x->s;
-    if (woke) {
-        if (!more) {
-            __atomic_store_n(&s->word, 0, __ATOMIC_RELAXED);
-        }
-        __atomic_store_n(&((struct token *)token)->handed, 1,
-                         __ATOMIC_RELEASE);
-        return;
-    }
-    if (sem_full(s, 0)) {
-        x->r = -EOVERFLOW; /* a bound of 0: nobody waited for it */
-        __atomic_store_n(&s->word, 0, __ATOMIC_RELAXED);
-        return;
-    }
-    __atomic_store_n(&s->word, SEM_ONE, __ATOMIC_RELEASE);
+    struct green__xwait w = {.item = NULL};
+    return green__xwait_wait(&h, &s->waiters, &w, t, timeout,
+                             "green_sem_acquire on", s);
 }
 
 int green_sem_release(green_sem_t *s)
 {
-    if (s == NULL) {
-        return -EINVAL;
-    }
-    struct green__thread *t = green__thread_get();
+    int r;
+    struct green__thread *t = caller(s, &r);
     if (t == NULL) {
-        return -ENOMEM;
+        return r;
     }
-    uint64_t w = sem_word(s);
-    if (!(w & PARKED) && green__solo_enter(t)) {
-        w = sem_word(s);
-        int r = 0;
-        if (w & PARKED) {
-            r = 1; /* cannot be: only this thread parks */
-        } else if (sem_full(s, w)) {
-            r = -EOVERFLOW;
-        } else {
-            __atomic_store_n(&s->word, w + SEM_ONE, __ATOMIC_RELAXED);
-        }
-        green__solo_leave();
-        if (r <= 0) {
-            return r;
-        }
+    struct green__held h;
+    green__guard_take(&h, &s->guard, t);
+    struct green__xwait *w = green__xwait_pop(&s->waiters, t);
+    if (w != NULL) {
+        green__xwait_serve(w, GREEN__XW_SERVED, t); /* the permit is its */
+    } else if ((s->bounded && s->value >= s->bound) || s->value == UINT_MAX) {
+        r = -EOVERFLOW;
+    } else {
+        s->value++;
     }
-    while (!(w & PARKED)) { /* nobody waits: count it */
-        if (sem_full(s, w)) {
-            return -EOVERFLOW;
-        }
-        if (__atomic_compare_exchange_n(&s->word, &w, w + SEM_ONE, true,
-                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
-            return 0;
-        }
-    }
-    struct sem_release x = {s, 0};
-    green__unpark_one(&s->word, sem_give, &x);
-    return x.r;
+    green__guard_drop(&h);
+    return r;
 }
 
 unsigned green_sem_value(const green_sem_t *s)
 {
-    return s != NULL ? (unsigned)(sem_word(s) / SEM_ONE) : 0;
+    return s != NULL ? __atomic_load_n(&s->value, __ATOMIC_RELAXED) : 0;
 }
 
 /* --- locks ----------------------------------------------------------------- */
-
-static inline struct greenlet *owner_of(uintptr_t w)
-{
-    return (struct greenlet *)(w & ~PARKED);
-}
-
-static inline uintptr_t word_of(const green_lock_t *l)
-{
-    return (uintptr_t)__atomic_load_n(&l->owner, __ATOMIC_ACQUIRE);
-}
 
 static int lock_new(green_lock_t **out, bool reentrant)
 {
@@ -326,6 +182,7 @@ static int lock_new(green_lock_t **out, bool reentrant)
         return -ENOMEM;
     }
     l->reentrant = reentrant;
+    green__xlist_init(&l->waiters);
     *out = l;
     return 0;
 }
@@ -345,19 +202,18 @@ int green_lock_free(green_lock_t *l)
     if (l == NULL) {
         return -EINVAL;
     }
-    if (word_of(l) != 0 || green__parked_on(&l->owner)) {
+    if (__atomic_load_n(&l->owner, __ATOMIC_RELAXED) != NULL ||
+        !green__xlist_empty(&l->waiters)) {
         return -EBUSY;
     }
     free(l);
     return 0;
 }
 
-/* Takes l for self, of OS thread t, if that needs no wait. */
-static int lock_try(green_lock_t *l, struct green__thread *t,
-                    struct greenlet *self)
+/* Takes l for self if that needs no wait (guard held). */
+static int lock_try(green_lock_t *l, struct greenlet *self)
 {
-    uintptr_t w = word_of(l);
-    if (owner_of(w) == self) {
+    if (l->owner == self) {
         if (!l->reentrant) {
             return -EDEADLK;
         }
@@ -367,159 +223,96 @@ static int lock_try(green_lock_t *l, struct green__thread *t,
         l->count++;
         return 0;
     }
-    if (w != 0) {
+    if (l->owner != NULL) {
         return -EBUSY; /* held (and with waiters, if any, behind it) */
     }
-    if (green__solo_enter(t)) {
-        bool free_now = __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == NULL;
-        if (free_now) {
-            __atomic_store_n(&l->owner, self, __ATOMIC_RELAXED);
-            l->count = 1;
-        }
-        green__solo_leave();
-        return free_now ? 0 : -EBUSY;
-    }
-    struct greenlet *none = NULL;
-    if (!__atomic_compare_exchange_n(&l->owner, &none, self, false,
-                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-        return -EBUSY;
-    }
+    __atomic_store_n(&l->owner, self, __ATOMIC_RELAXED);
     l->count = 1;
     return 0;
 }
 
 int green_lock_try_acquire(green_lock_t *l)
 {
-    if (l == NULL) {
-        return -EINVAL;
+    int r;
+    struct green__thread *t = caller(l, &r);
+    if (t == NULL) {
+        return r;
     }
-    struct green__thread *t = green__thread_get();
-    return t != NULL ? lock_try(l, t, t->current) : -ENOMEM;
-}
-
-/* The park's check: marks the word PARKED if it is held; false (do not
- * park) if it is free. */
-static bool lock_mark(const void *addr, void *arg)
-{
-    (void)arg;
-    struct greenlet **word = (struct greenlet **)(uintptr_t)addr;
-    uintptr_t w = (uintptr_t)__atomic_load_n(word, __ATOMIC_RELAXED);
-    for (;;) {
-        if (w == 0) {
-            return false;
-        }
-        if (w & PARKED) {
-            return true;
-        }
-        struct greenlet *expect = (struct greenlet *)w;
-        if (__atomic_compare_exchange_n(word, &expect,
-                                        (struct greenlet *)(w | PARKED), true,
-                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-            return true;
-        }
-        w = (uintptr_t)expect;
-    }
+    struct green__held h;
+    green__guard_take(&h, &l->guard, t);
+    r = lock_try(l, t->current);
+    green__guard_drop(&h);
+    return r;
 }
 
 int green_lock_acquire(green_lock_t *l, double timeout)
 {
-    int r = green__check_timeout(timeout);
-    if (r != 0 || (r = green_lock_try_acquire(l)) != -EBUSY) {
+    int r;
+    struct green__thread *t = caller(l, &r);
+    if (t == NULL || (r = green__check_timeout(timeout)) != 0) {
+        return r;
+    }
+    struct greenlet *self = t->current;
+    struct green__held h;
+    green__guard_take(&h, &l->guard, t);
+    if ((r = lock_try(l, self)) != -EBUSY) {
+        green__guard_drop(&h);
         return r;
     }
     /* On hand-off the releaser made us the owner already. While parked
      * it waits for the owner (lib/cycle.c): a wait that would close a
-     * cycle fails now. */
-    struct green__thread *t = green__thread_get();
-    struct greenlet *self = t->current;
+     * cycle fails now. The check reads greenlets of this thread only. */
     struct greenlet *const *prev = self->wait_owner;
     self->wait_owner = &l->owner;
-    if (green__cycle_closes(self, owner_of(word_of(l)),
-                            "green_lock_acquire on", l, GREEN__CYCLE_FAIL)) {
+    if (green__cycle_closes(self, l->owner, "green_lock_acquire on", l,
+                            GREEN__CYCLE_FAIL)) {
+        green__guard_drop(&h);
         self->wait_owner = prev;
         return -EDEADLK;
     }
-    double deadline = deadline_of(timeout);
-    for (;;) {
-        struct token me = {self, 0};
-        r = green__park_token(&l->owner, lock_mark, NULL, ~0u,
-                              left(deadline), GREEN__INTR_NEVER,
-                              GREEN__WAKER_MAYBE, "green_lock_acquire on",
-                              &me);
-        if (__atomic_load_n(&me.handed, __ATOMIC_ACQUIRE)) {
-            r = 0; /* the releaser made us the owner */
-            break;
-        }
-        if (r != 0 && r != -EAGAIN) {
-            break;
-        }
-        if ((r = lock_try(l, t, self)) != -EBUSY) {
-            break;
-        }
-        if (left(deadline) == 0.0) {
-            r = -ETIMEDOUT;
-            break;
-        }
-    }
+    struct green__xwait w = {.item = NULL};
+    r = green__xwait_wait(&h, &l->waiters, &w, t, timeout,
+                          "green_lock_acquire on", l);
     self->wait_owner = prev;
     return r;
 }
 
-static void lock_give(void *arg, void *token, bool woke, bool more)
-{
-    green_lock_t *l = arg;
-    if (!woke) {
-        __atomic_store_n(&l->owner, NULL, __ATOMIC_RELEASE);
-        return;
-    }
-    struct token *t = token;
-    l->count = 1;
-    __atomic_store_n(&l->owner,
-                     (struct greenlet *)((uintptr_t)t->g | (more ? PARKED : 0)),
-                     __ATOMIC_RELEASE);
-    __atomic_store_n(&t->handed, 1, __ATOMIC_RELEASE);
-}
-
-static int lock_release(green_lock_t *l, struct green__thread *t,
+/* Releases one level of l for self (guard held). */
+static int lock_release(green_lock_t *l, const struct green__thread *t,
                         struct greenlet *self)
 {
-    if (owner_of(word_of(l)) != self) {
+    if (l->owner != self) {
         return -EPERM;
     }
     if (--l->count != 0) {
         return 0;
     }
-    bool freed;
-    if (green__solo_enter(t)) {
-        freed = __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == self;
-        if (freed) {
-            __atomic_store_n(&l->owner, NULL, __ATOMIC_RELAXED);
-        }
-        green__solo_leave();
-    } else {
-        struct greenlet *expect = self;
-        freed = __atomic_compare_exchange_n(&l->owner, &expect, NULL, false,
-                                            __ATOMIC_RELEASE,
-                                            __ATOMIC_RELAXED);
-    }
-    if (!freed) {
-        green__unpark_one(&l->owner, lock_give, l); /* PARKED: hand over */
+    struct green__xwait *w = green__xwait_pop(&l->waiters, t);
+    __atomic_store_n(&l->owner, w != NULL ? w->g : NULL, __ATOMIC_RELAXED);
+    if (w != NULL) {
+        l->count = 1;
+        green__xwait_serve(w, GREEN__XW_SERVED, t); /* handed over */
     }
     return 0;
 }
 
 int green_lock_release(green_lock_t *l)
 {
-    if (l == NULL) {
-        return -EINVAL;
+    int r;
+    struct green__thread *t = caller(l, &r);
+    if (t == NULL) {
+        return r;
     }
-    struct green__thread *t = green__thread_get();
-    return t != NULL ? lock_release(l, t, t->current) : -EPERM;
+    struct green__held h;
+    green__guard_take(&h, &l->guard, t);
+    r = lock_release(l, t, t->current);
+    green__guard_drop(&h);
+    return r;
 }
 
 bool green_lock_locked(const green_lock_t *l)
 {
-    return l != NULL && word_of(l) != 0;
+    return l != NULL && __atomic_load_n(&l->owner, __ATOMIC_RELAXED) != NULL;
 }
 
 /* --- conditions ------------------------------------------------------------ */
@@ -539,7 +332,7 @@ int green_cond_new(green_cond_t **out, green_lock_t *lock)
         return -ENOMEM;
     }
     c->lock = lock;
-    c->waiters.next = c->waiters.prev = &c->waiters;
+    green__xlist_init(&c->waiters);
     *out = c;
     return 0;
 }
@@ -549,7 +342,7 @@ int green_cond_free(green_cond_t *c)
     if (c == NULL) {
         return -EINVAL;
     }
-    if (__atomic_load_n(&c->waiters.next, __ATOMIC_ACQUIRE) != &c->waiters) {
+    if (!green__xlist_empty(&c->waiters)) {
         return -EBUSY;
     }
     if (c->own_lock) {
@@ -567,53 +360,40 @@ green_lock_t *green_cond_lock(green_cond_t *c)
     return c != NULL ? c->lock : NULL;
 }
 
-/* The caller holds c's lock: its greenlet, else NULL with *r set. */
-static struct greenlet *cond_check(green_cond_t *c, int *r)
+/* The caller holds c's lock: its thread, else NULL with *r set. */
+static struct green__thread *cond_check(green_cond_t *c, int *r)
 {
-    if (c == NULL) {
-        *r = -EINVAL;
-        return NULL;
-    }
-    struct greenlet *self = current();
-    if (self == NULL || owner_of(word_of(c->lock)) != self) {
+    struct green__thread *t = caller(c, r);
+    if (t != NULL &&
+        __atomic_load_n(&c->lock->owner, __ATOMIC_RELAXED) != t->current) {
         *r = -EPERM;
         return NULL;
     }
-    return self;
-}
-
-static bool not_notified(const void *addr, void *arg)
-{
-    (void)arg;
-    return !__atomic_load_n(&((const struct cwaiter *)addr)->notified,
-                            __ATOMIC_ACQUIRE);
+    return t;
 }
 
 int green_cond_wait(green_cond_t *c, double timeout)
 {
-    int r = 0;
-    struct greenlet *self = cond_check(c, &r);
-    if (self == NULL || (r = green__check_timeout(timeout)) != 0) {
+    int r;
+    struct green__thread *t = cond_check(c, &r);
+    if (t == NULL || (r = green__check_timeout(timeout)) != 0) {
         return r;
     }
     green_lock_t *l = c->lock;
-    struct cwaiter me = {.g = self, .notified = 0};
+    struct greenlet *self = t->current;
     /* Queued before the lock goes: a notify made after can only come
      * with the lock, and finds us. */
-    me.link.prev = c->waiters.prev;
-    me.link.next = &c->waiters;
-    c->waiters.prev->next = &me.link;
-    __atomic_store_n(&c->waiters.prev, &me.link, __ATOMIC_RELEASE);
+    struct green__xwait w = {.item = NULL};
+    if ((r = green__xwait_push(&c->waiters, &w, t)) != 0) {
+        return r;
+    }
     unsigned depth = l->count;
+    struct green__held h;
+    green__guard_take(&h, &l->guard, t);
     l->count = 1;
-    lock_release(l, self->thread, self);
-
-    double deadline = deadline_of(timeout);
-    do {
-        r = green__park(&me, not_notified, NULL, ~0u, left(deadline),
-                        GREEN__INTR_NEVER, GREEN__WAKER_MAYBE,
-                        "green_cond_wait on");
-    } while (r == 0 && !__atomic_load_n(&me.notified, __ATOMIC_ACQUIRE));
+    lock_release(l, t, self);
+    green__guard_drop(&h);
+    r = green__xwait_park(&w, timeout, "green_cond_wait on", c);
 
     /* Take the lock back whatever happened: the caller will release it.
      * Shielded, so that a kill or a timeout scope cannot stop us. */
@@ -621,45 +401,28 @@ int green_cond_wait(green_cond_t *c, double timeout)
     self->flags |= GREEN__SHIELD;
     int again = green_lock_acquire(l, GREEN_FOREVER);
     self->flags = (unsigned char)((self->flags & ~GREEN__SHIELD) | shield);
+    /* With the lock (or, on -EDEADLK, where no notify can run without
+     * it): our record leaves the queue unless a notify took it. */
+    int state = green__xwait_leave(&w);
+    green__xwait_settle(&w, "green_cond_wait on", c);
     if (again != 0) {
-        /* -EDEADLK: nobody will ever release it. Our record must leave
-         * the queue all the same; no notify can run without the lock. */
-        if (!__atomic_load_n(&me.notified, __ATOMIC_ACQUIRE)) {
-            green__link_remove(&me.link);
-        }
-        return again;
-    }
-    if (__atomic_load_n(&me.notified, __ATOMIC_ACQUIRE)) {
-        r = 0; /* a notify chose us: it wins over the timeout */
-    } else {
-        green__link_remove(&me.link);
+        return again; /* -EDEADLK: nobody will ever release it */
     }
     l->count = depth;
-    return r;
+    return state == GREEN__XW_SERVED ? 0 : r; /* a notify wins */
 }
 
 int green_cond_notify(green_cond_t *c, unsigned n)
 {
-    int r = 0;
-    if (cond_check(c, &r) == NULL) {
+    int r;
+    struct green__thread *t = cond_check(c, &r);
+    if (t == NULL) {
         return r;
     }
     int woken = 0;
-    const struct green__thread *t = green__thread_peek();
-    for (struct green__link *l = c->waiters.next;
-         n > 0 && l != &c->waiters;) {
-        struct cwaiter *w = GREEN__CONTAINER(l, struct cwaiter, link);
-        l = l->next;
-        if (green__wait_killed(w->g, t)) {
-            continue; /* it leaves the queue itself, with -ECANCELED */
-        }
-        n--;
-        green__link_remove(&w->link);
-        /* Marked and woken while we hold the lock: the waiter looks at
-         * its record only once it has the lock back, so it is still
-         * there for the wake-up. */
-        __atomic_store_n(&w->notified, 1, __ATOMIC_RELEASE);
-        green__unpark(w, 1, ~0u);
+    struct green__xwait *w;
+    while (n-- > 0 && (w = green__xwait_pop(&c->waiters, t)) != NULL) {
+        green__xwait_serve(w, GREEN__XW_SERVED, t);
         woken++;
     }
     return woken;

@@ -295,11 +295,15 @@ int green_pool_iter_next(green_pool_iter_t *it, size_t *index,
     if (it == NULL) {
         return -EINVAL;
     }
+    int r = check(it->pool); /* the pool's thread's, like the pool */
+    if (r != 0) {
+        return r;
+    }
     if (it->returned == it->n) {
         return -ENOENT;
     }
     void *v;
-    int r = green_queue_get(it->finished, GREEN_FOREVER, &v);
+    r = green_queue_get(it->finished, GREEN_FOREVER, &v);
     if (r != 0) {
         return r;
     }

@@ -4,33 +4,24 @@
  * Items live in one growable array used three ways: a ring (FIFO), a stack
  * (LIFO) or a binary heap (priority, with a sequence number so that equal
  * items leave in FIFO order). Waiting putters, getters and joiners keep a
- * record on their own stack (struct qwait) in the queue's FIFOs, so a
+ * record on their own stack (struct green__xwait) in the queue's FIFOs, so a
  * hand-off writes the item straight into the waiter's record: whoever
  * waited longest is served first, and nobody can snatch an item between
  * the wake-up and the moment the woken greenlet runs.
  *
- * Sharing. Everything in the queue is guarded by its spinlock, which the
- * solo thread skips (lib/solo.h: while one OS thread alone has green
- * state its plain section is the lock). A waiter queues its record, lets
- * the lock go and parks on its own hub; the waker marks the record with
- * the lock held and wakes the waiter, directly on its own OS thread or
- * through the waiter's thread's inbox (lib/remote.c), and a waiter whose
- * park ended otherwise takes the lock before it reads its record, so a
- * hand-off and a timeout never both win. A waiter of the waker's own OS
- * thread that was killed is passed over, as in the wait queues.
+ * Sharing: everything in the queue is under its guard, and waiters wait
+ * with records of lib/crosswait.h, so greenlets of any OS thread's hub
+ * may use one queue.
  *
  * A channel is a queue of capacity 0: with nothing buffered, every item
  * goes from a putter's record to a getter's. */
 #include "internal.h"
-#include "solo.h"
+#include "crosswait.h"
 
 #include "green/queue.h"
 
-#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
-
-#include "real.h"
 
 struct entry {
     void *item;
@@ -48,64 +39,13 @@ struct green_queue {
     green_queue_cmp_t cmp;        /* priority order, or NULL: by pointer */
     bool closed;
     size_t unfinished;            /* items accepted, not yet task_done */
-    struct green__link getters;   /* struct qwait waiting to get, FIFO */
+    struct green__link getters;   /* struct green__xwait: to get, FIFO */
     struct green__link putters;   /* ...to put */
     struct green__link joiners;   /* ...for unfinished == 0 */
-    int lock;                     /* guards all of the above */
+    struct green__guard guard;    /* over all of the above */
 };
 
-/* A waiter's record: the item it offers or receives, and how its wait
- * ended (written by the waker with the queue locked). */
-enum { WAITING = 0, SERVED = 1 }; /* or -EPIPE: closed */
-
-struct qwait {
-    struct green__link link;      /* in one of the queue's FIFOs */
-    struct greenlet *g;
-    void *item;
-    int state;                    /* written with the queue held */
-    bool sent;                    /* woken through g's thread's inbox */
-    struct green__remote remote;  /* ...with this */
-};
-
-/* --- the queue's lock -------------------------------------------------- */
-
-/* How the caller holds the queue: as the solo thread (no lock), or by
- * its spinlock. */
-struct held {
-    green_queue_t *q;
-    bool solo;
-};
-
-static void lock(struct held *h, green_queue_t *q, struct green__thread *t)
-{
-    h->q = q;
-    h->solo = green__solo_enter(t);
-    if (h->solo) {
-        return;
-    }
-    for (unsigned spins = 0;; spins++) {
-        if (__atomic_load_n(&q->lock, __ATOMIC_RELAXED) == 0 &&
-            !__atomic_exchange_n(&q->lock, 1, __ATOMIC_ACQUIRE)) {
-            return;
-        }
-        if (spins < 256) {
-            __asm__ __volatile__("" ::: "memory");
-        } else {
-            GREEN_REAL(sched_yield)();
-        }
-    }
-}
-
-static void unlock(struct held *h)
-{
-    if (h->solo) {
-        green__solo_leave();
-    } else {
-        __atomic_store_n(&h->q->lock, 0, __ATOMIC_RELEASE);
-    }
-}
-
-/* The caller's OS thread state, or NULL for -ENOMEM; q must not be NULL. */
+/* The caller's OS thread state, or NULL with *r set. */
 static struct green__thread *caller(const green_queue_t *q, int *r)
 {
     if (q == NULL) {
@@ -117,67 +57,6 @@ static struct green__thread *caller(const green_queue_t *q, int *r)
     return t;
 }
 
-static void list_init(struct green__link *l)
-{
-    l->next = l->prev = l;
-}
-
-static bool list_empty(const struct green__link *l)
-{
-    return __atomic_load_n(&l->next, __ATOMIC_RELAXED) == l;
-}
-
-static void list_push(struct green__link *l, struct qwait *w)
-{
-    w->link.prev = l->prev;
-    w->link.next = l;
-    l->prev->next = &w->link;
-    l->prev = &w->link;
-}
-
-/* The first waiter of l that was not killed (on this thread), taken out
- * of the list, or NULL. */
-static struct qwait *list_pop(struct green__link *l,
-                              const struct green__thread *t)
-{
-    for (struct green__link *e = l->next; e != l; e = e->next) {
-        struct qwait *w = GREEN__CONTAINER(e, struct qwait, link);
-        if (!green__wait_killed(w->g, t)) {
-            green__link_remove(&w->link);
-            return w;
-        }
-    }
-    return NULL;
-}
-
-/* Ends w's wait with state (the queue is locked). A waiter of this OS
- * thread is woken directly; one of another goes through its thread's
- * inbox, and waits for the delivery before its record goes. The waiter
- * queued itself and parked on its own hub with nothing in between that
- * could let its hub run, so the inbox's wake-up always finds it parked. */
-static void serve(struct qwait *w, int state)
-{
-    w->state = state;
-    struct greenlet *g = w->g;
-    if (g->thread == green__thread_peek()) {
-        green__hub_wake(g, 0);
-    } else {
-        w->sent = true;
-        w->remote.g = g;
-        w->remote.code = 0;
-        green__remote_wake(&w->remote);
-    }
-}
-
-static void serve_all(struct green__link *l, const struct green__thread *t,
-                      int state)
-{
-    struct qwait *w;
-    while ((w = list_pop(l, t)) != NULL) {
-        serve(w, state);
-    }
-}
-
 static bool before(const green_queue_t *q, const struct entry *a,
                    const struct entry *b)
 {
@@ -186,7 +65,6 @@ static bool before(const green_queue_t *q, const struct entry *a,
             : (uintptr_t)a->item > (uintptr_t)b->item ? 1 : 0;
     return c < 0 || (c == 0 && a->seq < b->seq);
 }
-
 /* Makes room for one more item. */
 static int grow(green_queue_t *q)
 {
@@ -275,12 +153,12 @@ static void accepted(green_queue_t *q)
 static bool hand_off(green_queue_t *q, const struct green__thread *t,
                      void *item)
 {
-    struct qwait *w = list_pop(&q->getters, t);
+    struct green__xwait *w = green__xwait_pop(&q->getters, t);
     if (w == NULL) {
         return false;
     }
     w->item = item;
-    serve(w, SERVED);
+    green__xwait_serve(w, GREEN__XW_SERVED, t);
     return true;
 }
 
@@ -288,50 +166,22 @@ static bool hand_off(green_queue_t *q, const struct green__thread *t,
 static bool take_from_putter(green_queue_t *q, const struct green__thread *t,
                              void **item)
 {
-    struct qwait *w = list_pop(&q->putters, t);
+    struct green__xwait *w = green__xwait_pop(&q->putters, t);
     if (w == NULL) {
         return false;
     }
     *item = w->item;
-    serve(w, SERVED);
+    green__xwait_serve(w, GREEN__XW_SERVED, t);
     return true;
 }
 
-/* With q held by *h: queues w on l, lets q go and parks until a waker
- * ends the wait or the timeout, a kill or a deadlock does; returns with
- * q let go, 0 once served, the waker's error, or the park's. */
-static int wait_on(struct held *h, struct green__link *l, struct qwait *w,
-                   double timeout, const char *what)
+static void serve_all(struct green__link *l, const struct green__thread *t,
+                      int state)
 {
-    green_queue_t *q = h->q;
-    struct green__thread *t = w->g->thread;
-    w->state = WAITING;
-    w->sent = false;
-    list_push(l, w);
-    unlock(h);
-    t->nmaybe++; /* another OS thread may serve it (lib/hub.c) */
-    int r = green__hub_park(timeout, what, q);
-    t->nmaybe--;
-    lock(h, q, t);
-    int state = w->state;
-    if (state == WAITING) {
-        green__link_remove(&w->link); /* not served: our own end */
+    struct green__xwait *w;
+    while ((w = green__xwait_pop(l, t)) != NULL) {
+        green__xwait_serve(w, state, t);
     }
-    unlock(h);
-    if (state != WAITING && w->sent) {
-        /* Served from another thread: its wake-up, which points into
-         * this frame, may still be on its way. */
-        unsigned char shield = w->g->flags & GREEN__SHIELD;
-        w->g->flags |= GREEN__SHIELD;
-        t->nwatch++;
-        while (!__atomic_load_n(&w->remote.done, __ATOMIC_ACQUIRE)) {
-            green__hub_park(GREEN_FOREVER, what, q);
-        }
-        t->nwatch--;
-        w->g->flags = (unsigned char)((w->g->flags & ~GREEN__SHIELD) |
-                                      shield);
-    }
-    return state == SERVED ? 0 : state == WAITING ? r : state;
 }
 
 static int put(green_queue_t *q, void *item, double timeout, bool wait)
@@ -341,8 +191,8 @@ static int put(green_queue_t *q, void *item, double timeout, bool wait)
     if (t == NULL || (r = green__check_timeout(timeout)) != 0) {
         return r;
     }
-    struct held h;
-    lock(&h, q, t);
+    struct green__held h;
+    green__guard_take(&h, &q->guard, t);
     if (q->closed) {
         r = -EPIPE;
     } else if (hand_off(q, t, item)) {
@@ -355,10 +205,11 @@ static int put(green_queue_t *q, void *item, double timeout, bool wait)
     } else if (!wait) {
         r = -EAGAIN;
     } else {
-        struct qwait w = {.g = t->current, .item = item};
-        return wait_on(&h, &q->putters, &w, timeout, "green_queue_put on");
+        struct green__xwait w = {.item = item};
+        return green__xwait_wait(&h, &q->putters, &w, t, timeout,
+                                 "green_queue_put on", q);
     }
-    unlock(&h);
+    green__guard_drop(&h);
     return r;
 }
 
@@ -369,8 +220,8 @@ static int get(green_queue_t *q, double timeout, void **item, bool wait)
     if (t == NULL || (r = green__check_timeout(timeout)) != 0) {
         return r;
     }
-    struct held h;
-    lock(&h, q, t);
+    struct green__held h;
+    green__guard_take(&h, &q->guard, t);
     void *v = NULL;
     if (q->count > 0) {
         v = store_pop(q);
@@ -386,14 +237,15 @@ static int get(green_queue_t *q, double timeout, void **item, bool wait)
     } else if (!wait) {
         r = -EAGAIN;
     } else {
-        struct qwait w = {.g = t->current};
-        if ((r = wait_on(&h, &q->getters, &w, timeout,
-                         "green_queue_get on")) == 0 && item != NULL) {
+        struct green__xwait w = {.item = NULL};
+        if ((r = green__xwait_wait(&h, &q->getters, &w, t, timeout,
+                                   "green_queue_get on", q)) == 0 &&
+            item != NULL) {
             *item = w.item;
         }
         return r;
     }
-    unlock(&h);
+    green__guard_drop(&h);
     if (r == 0 && item != NULL) {
         *item = v;
     }
@@ -413,9 +265,9 @@ static int queue_new(green_queue_t **out, green_queue_kind_t kind, size_t max,
     q->max = max;
     q->kind = kind;
     q->cmp = cmp;
-    list_init(&q->getters);
-    list_init(&q->putters);
-    list_init(&q->joiners);
+    green__xlist_init(&q->getters);
+    green__xlist_init(&q->putters);
+    green__xlist_init(&q->joiners);
     *out = q;
     return 0;
 }
@@ -431,8 +283,8 @@ int green_queue_free(green_queue_t *q)
     if (q == NULL) {
         return -EINVAL;
     }
-    if (!list_empty(&q->getters) || !list_empty(&q->putters) ||
-        !list_empty(&q->joiners)) {
+    if (!green__xlist_empty(&q->getters) || !green__xlist_empty(&q->putters) ||
+        !green__xlist_empty(&q->joiners)) {
         return -EBUSY;
     }
     free(q->buf);
@@ -467,14 +319,14 @@ int green_queue_task_done(green_queue_t *q)
     if (t == NULL) {
         return r;
     }
-    struct held h;
-    lock(&h, q, t);
+    struct green__held h;
+    green__guard_take(&h, &q->guard, t);
     if (q->unfinished == 0) {
         r = -EINVAL;
     } else if (--q->unfinished == 0) {
-        serve_all(&q->joiners, t, SERVED);
+        serve_all(&q->joiners, t, GREEN__XW_SERVED);
     }
-    unlock(&h);
+    green__guard_drop(&h);
     return r;
 }
 
@@ -485,14 +337,15 @@ int green_queue_join(green_queue_t *q, double timeout)
     if (t == NULL || (r = green__check_timeout(timeout)) != 0) {
         return r;
     }
-    struct held h;
-    lock(&h, q, t);
+    struct green__held h;
+    green__guard_take(&h, &q->guard, t);
     if (q->unfinished == 0) {
-        unlock(&h);
+        green__guard_drop(&h);
         return 0;
     }
-    struct qwait w = {.g = t->current};
-    return wait_on(&h, &q->joiners, &w, timeout, "green_queue_join on");
+    struct green__xwait w = {.item = NULL};
+    return green__xwait_wait(&h, &q->joiners, &w, t, timeout,
+                             "green_queue_join on", q);
 }
 
 int green_queue_close(green_queue_t *q)
@@ -502,12 +355,12 @@ int green_queue_close(green_queue_t *q)
     if (t == NULL) {
         return r;
     }
-    struct held h;
-    lock(&h, q, t);
+    struct green__held h;
+    green__guard_take(&h, &q->guard, t);
     q->closed = true;
     serve_all(&q->getters, t, -EPIPE);
     serve_all(&q->putters, t, -EPIPE);
-    unlock(&h);
+    green__guard_drop(&h);
     return 0;
 }
 

@@ -2,11 +2,11 @@
 /* The one-OS-thread fast path of objects that any OS thread may use
  * (lib/solo.c).
  *
- * Locks and semaphores (lib/lock.c) keep their state in words that
- * greenlets of any OS thread's hub may change at once, which takes an
- * atomic read-modify-write per acquire and per release. While the
- * process has made green state for only one OS thread, nobody else can
- * be changing those words, and plain loads and stores do. The solo
+ * Semaphores, locks, conditions and queues keep their state under a
+ * guard (lib/crosswait.h) that greenlets of any OS thread's hub may take,
+ * which is an atomic exchange per operation. While the process has made
+ * green state for only one OS thread, nobody else can be in there, and
+ * the guard need not be taken. The solo
  * thread brackets such a plain section with green__solo_enter/leave; the
  * second OS thread that comes to green state ends solo mode for good,
  * before its first call goes on: it clears green__solo, makes every other

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/* Guards and waiter records of the objects any OS thread may share (see
+ * crosswait.h). */
+#include "crosswait.h"
+
+#include <sched.h>
+
+#include "real.h"
+#include "scheduler.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+# define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+# define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#else
+# define cpu_relax() ((void)0)
+#endif
+
+void green__guard_spin(struct green__guard *g)
+{
+    for (unsigned spins = 0;; spins++) {
+        if (__atomic_load_n(&g->lock, __ATOMIC_RELAXED) == 0 &&
+            !__atomic_exchange_n(&g->lock, 1, __ATOMIC_ACQUIRE)) {
+            return;
+        }
+        if (spins < 256) {
+            cpu_relax();
+        } else {
+            GREEN_REAL(sched_yield)(); /* the holder was descheduled */
+        }
+    }
+}
+
+int green__xwait_push(struct green__link *l, struct green__xwait *w,
+                      struct green__thread *t)
+{
+    if (GREEN__UNLIKELY(t->hub == NULL) && green__hub_thread() == NULL) {
+        return -ENOMEM; /* its inbox's wake-up needs the loop */
+    }
+    w->g = t->current;
+    w->state = GREEN__XW_WAITING;
+    w->sent = false;
+    w->link.prev = l->prev;
+    w->link.next = l;
+    l->prev->next = &w->link;
+    __atomic_store_n(&l->prev, &w->link, __ATOMIC_RELAXED);
+    return 0;
+}
+
+struct green__xwait *green__xwait_pop(struct green__link *l,
+                                      const struct green__thread *t)
+{
+    for (struct green__link *e = l->next; e != l; e = e->next) {
+        struct green__xwait *w = GREEN__CONTAINER(e, struct green__xwait,
+                                                  link);
+        if (!green__wait_killed(w->g, t)) {
+            green__link_remove(&w->link);
+            return w;
+        }
+    }
+    return NULL;
+}
+
+/* The waiter queued itself and parked on its own hub with nothing in
+ * between that could let its hub run, so an inbox wake-up always finds it
+ * parked (or woken already for another reason, when it is a no-op). */
+void green__xwait_serve(struct green__xwait *w, int state,
+                        const struct green__thread *t)
+{
+    w->state = state;
+    struct greenlet *g = w->g;
+    if (g->thread == t) {
+        green__hub_wake(g, 0);
+    } else {
+        w->sent = true;
+        w->remote.g = g;
+        w->remote.code = 0;
+        green__remote_wake(&w->remote);
+    }
+}
+
+int green__xwait_park(struct green__xwait *w, double timeout,
+                      const char *what, const void *obj)
+{
+    struct green__thread *t = w->g->thread;
+    t->nmaybe++; /* another OS thread may serve it (lib/hub.c) */
+    int r = green__hub_park(timeout, what, obj);
+    t->nmaybe--;
+    return r;
+}
+
+int green__xwait_leave(struct green__xwait *w)
+{
+    if (w->state == GREEN__XW_WAITING) {
+        green__link_remove(&w->link); /* not served: our own end */
+    }
+    return w->state;
+}
+
+void green__xwait_settle(struct green__xwait *w, const char *what,
+                         const void *obj)
+{
+    if (w->state == GREEN__XW_WAITING || !w->sent) {
+        return;
+    }
+    struct greenlet *g = w->g;
+    unsigned char shield = g->flags & GREEN__SHIELD;
+    g->flags |= GREEN__SHIELD;
+    g->thread->nwatch++;
+    while (!__atomic_load_n(&w->remote.done, __ATOMIC_ACQUIRE)) {
+        green__hub_park(GREEN_FOREVER, what, obj);
+    }
+    g->thread->nwatch--;
+    g->flags = (unsigned char)((g->flags & ~GREEN__SHIELD) | shield);
+}
+
+int green__xwait_wait(struct green__held *h, struct green__link *l,
+                      struct green__xwait *w, struct green__thread *t,
+                      double timeout, const char *what, const void *obj)
+{
+    struct green__guard *g = h->guard;
+    int r = green__xwait_push(l, w, t);
+    if (r != 0) {
+        green__guard_drop(h);
+        return r;
+    }
+    double deadline = timeout == GREEN_FOREVER ? GREEN_FOREVER
+                                               : green__now() + timeout;
+    int state;
+    for (;;) {
+        green__guard_drop(h);
+        double left = deadline == GREEN_FOREVER ? GREEN_FOREVER
+                                                : deadline - green__now();
+        r = green__xwait_park(w, left > 0 ? left : 0, what, obj);
+        green__guard_take(h, g, t);
+        if (r != 0 || w->state != GREEN__XW_WAITING) {
+            break;
+        }
+        /* Woken, not served: a condition's wake-up that reached this
+         * greenlet while it took the lock back (green_cond_wait).
+         * Wait on. */
+    }
+    state = green__xwait_leave(w);
+    green__guard_drop(h);
+    green__xwait_settle(w, what, obj);
+    return state == GREEN__XW_SERVED ? 0
+           : state == GREEN__XW_WAITING ? r : state;
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/* What the objects any OS thread may share are made of (lib/crosswait.c):
+ * a guard, and waiter records.
+ *
+ * A guard is a spinlock around an object's whole state, which the solo
+ * thread does not take (lib/solo.h: while one OS thread alone has green
+ * state, its plain section is the lock), so one thread's objects cost
+ * what they did before they could be shared. A waiter keeps a record in
+ * the object's FIFO, lets the guard go and parks on its own hub; a waker
+ * takes the record out and serves it with the guard held, waking the
+ * waiter directly on its own OS thread or through the waiter's thread's
+ * inbox (lib/remote.c). A waiter whose park ended otherwise takes the
+ * guard before it reads its record, so a hand-off and a timeout never
+ * both win, and it waits for an inbox wake-up still on its way before
+ * its record goes out of scope. Queues (lib/queue.c), semaphores, locks
+ * and conditions (lib/lock.c) are built this way. */
+#ifndef GREEN_CROSSWAIT_H
+#define GREEN_CROSSWAIT_H
+
+#include <stdbool.h>
+
+#include "internal.h"
+#include "solo.h"
+
+struct green__guard {
+    int lock; /* 1 while a thread other than the solo one holds it */
+};
+
+/* How the caller holds a guard. */
+struct green__held {
+    struct green__guard *guard;
+    bool solo;
+};
+
+/* The spinlock's side of green__guard_take. */
+void green__guard_spin(struct green__guard *g);
+
+/* Takes g for t's greenlet (a spin, never a park). */
+static inline void green__guard_take(struct green__held *h,
+                                     struct green__guard *g,
+                                     struct green__thread *t)
+{
+    h->guard = g;
+    h->solo = green__solo_enter(t);
+    if (!h->solo) {
+        green__guard_spin(g);
+    }
+}
+
+static inline void green__guard_drop(struct green__held *h)
+{
+    if (h->solo) {
+        green__solo_leave();
+    } else {
+        __atomic_store_n(&h->guard->lock, 0, __ATOMIC_RELEASE);
+    }
+}
+
+enum { GREEN__XW_WAITING = 0, GREEN__XW_SERVED = 1 }; /* or an -errno */
+
+struct green__xwait {
+    struct green__link link;      /* in the object's FIFO while waiting */
+    struct greenlet *g;
+    void *item;                   /* what a hand-off carries */
+    int state;                    /* written with the guard held */
+    bool sent;                    /* woken through g's thread's inbox */
+    struct green__remote remote;  /* ...with this */
+};
+
+/* Appends w, for the calling greenlet of t, to the FIFO l, once t has a
+ * hub for a waker of another thread to wake it through. Returns 0, or
+ * -ENOMEM (no hub could be made: w is not queued). */
+int green__xwait_push(struct green__link *l, struct green__xwait *w,
+                      struct green__thread *t);
+
+/* Takes the first waiter of l out (one of t killed is passed over: it
+ * leaves by itself with -ECANCELED), or NULL. */
+struct green__xwait *green__xwait_pop(struct green__link *l,
+                                      const struct green__thread *t);
+
+/* Ends w's wait with state and wakes its waiter (guard held); t is the
+ * caller's OS thread. */
+void green__xwait_serve(struct green__xwait *w, int state,
+                        const struct green__thread *t);
+
+/* Parks w's greenlet, whose record is queued and whose guard is let go,
+ * for at most timeout seconds; returns the park's result. A wait another
+ * OS thread may end does not count as a deadlock while one exists. */
+int green__xwait_park(struct green__xwait *w, double timeout,
+                      const char *what, const void *obj);
+
+/* With the guard held again: takes w out if nobody served it; then, once
+ * the guard is let go, green__xwait_settle. Returns w's state. */
+int green__xwait_leave(struct green__xwait *w);
+
+/* After the guard is let go: waits until an inbox wake-up aimed at w has
+ * been delivered (shielded from kills). */
+void green__xwait_settle(struct green__xwait *w, const char *what,
+                         const void *obj);
+
+/* The common wait: with h held, queues w on l, parks, and returns with h
+ * let go: 0 once served, the waker's error, or the park's. */
+int green__xwait_wait(struct green__held *h, struct green__link *l,
+                      struct green__xwait *w, struct green__thread *t,
+                      double timeout, const char *what, const void *obj);
+
+static inline void green__xlist_init(struct green__link *l)
+{
+    l->next = l->prev = l;
+}
+
+static inline bool green__xlist_empty(const struct green__link *l)
+{
+    return __atomic_load_n(&l->next, __ATOMIC_RELAXED) == l;
+}
+
+#endif
