@@ -47,16 +47,36 @@ int green__xwait_push(struct green__link *l, struct green__xwait *w,
     return 0;
 }
 
-struct green__xwait *green__xwait_pop(struct green__link *l,
-                                      const struct green__thread *t)
+struct green__xwait *green__xwait_take(struct green__link *l,
+                                       const struct green__thread *t,
+                                       int state, bool give, void *item)
 {
     for (struct green__link *e = l->next; e != l; e = e->next) {
         struct green__xwait *w = GREEN__CONTAINER(e, struct green__xwait,
                                                   link);
-        if (!green__wait_killed(w->g, t)) {
-            green__link_remove(&w->link);
-            return w;
+        if (green__wait_killed(w->g, t)) {
+            continue;
         }
+        /* Everything the waiter reads once it sees the state is written
+         * before the state: it may return the moment it does. */
+        struct greenlet *g = w->g;
+        bool remote = g->thread != t;
+        if (give) {
+            w->item = item;
+        }
+        if (remote) {
+            w->sent = true;
+            w->remote.g = g;
+            w->remote.code = 0;
+        }
+        int expect = GREEN__XW_WAITING;
+        if (!__atomic_compare_exchange_n(&w->state, &expect, state, false,
+                                         __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE)) {
+            continue; /* leaving: it takes itself out */
+        }
+        green__link_remove(&w->link);
+        return w;
     }
     return NULL;
 }
@@ -64,17 +84,12 @@ struct green__xwait *green__xwait_pop(struct green__link *l,
 /* The waiter queued itself and parked on its own hub with nothing in
  * between that could let its hub run, so an inbox wake-up always finds it
  * parked (or woken already for another reason, when it is a no-op). */
-void green__xwait_serve(struct green__xwait *w, int state,
-                        const struct green__thread *t)
+void green__xwait_wake(struct green__xwait *w, const struct green__thread *t)
 {
-    w->state = state;
     struct greenlet *g = w->g;
     if (g->thread == t) {
         green__hub_wake(g, 0);
     } else {
-        w->sent = true;
-        w->remote.g = g;
-        w->remote.code = 0;
         green__remote_wake(&w->remote);
     }
 }
@@ -89,18 +104,21 @@ int green__xwait_park(struct green__xwait *w, double timeout,
     return r;
 }
 
-int green__xwait_leave(struct green__xwait *w)
+int green__xwait_end(struct green__xwait *w)
 {
-    if (w->state == GREEN__XW_WAITING) {
-        green__link_remove(&w->link); /* not served: our own end */
+    int expect = GREEN__XW_WAITING;
+    if (__atomic_compare_exchange_n(&w->state, &expect, GREEN__XW_LEAVING,
+                                    false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+        return GREEN__XW_LEAVING;
     }
-    return w->state;
+    return expect; /* served, or ended with an error */
 }
 
 void green__xwait_settle(struct green__xwait *w, const char *what,
                          const void *obj)
 {
-    if (w->state == GREEN__XW_WAITING || !w->sent) {
+    if (!w->sent) {
         return;
     }
     struct greenlet *g = w->g;
@@ -120,29 +138,32 @@ int green__xwait_wait(struct green__held *h, struct green__link *l,
 {
     struct green__guard *g = h->guard;
     int r = green__xwait_push(l, w, t);
+    green__guard_drop(h);
     if (r != 0) {
-        green__guard_drop(h);
         return r;
     }
     double deadline = timeout == GREEN_FOREVER ? GREEN_FOREVER
                                                : green__now() + timeout;
-    int state;
     for (;;) {
-        green__guard_drop(h);
         double left = deadline == GREEN_FOREVER ? GREEN_FOREVER
                                                 : deadline - green__now();
         r = green__xwait_park(w, left > 0 ? left : 0, what, obj);
-        green__guard_take(h, g, t);
-        if (r != 0 || w->state != GREEN__XW_WAITING) {
+        if (r != 0 ||
+            __atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != GREEN__XW_WAITING) {
             break;
         }
         /* Woken, not served: a condition's wake-up that reached this
-         * greenlet while it took the lock back (green_cond_wait).
-         * Wait on. */
+         * greenlet while it took the lock back (green_cond_wait). */
     }
-    state = green__xwait_leave(w);
-    green__guard_drop(h);
+    int state = green__xwait_end(w);
+    if (state == GREEN__XW_LEAVING) {
+        /* Still queued, so the object is still there. */
+        green__guard_take(h, g, t);
+        green__link_remove(&w->link);
+        green__guard_drop(h);
+        return r;
+    }
+    /* Served: the object may be gone already; only our record is ours. */
     green__xwait_settle(w, what, obj);
-    return state == GREEN__XW_SERVED ? 0
-           : state == GREEN__XW_WAITING ? r : state;
+    return state == GREEN__XW_SERVED ? 0 : state;
 }

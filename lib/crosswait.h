@@ -35,7 +35,9 @@ struct green__held {
 /* The spinlock's side of green__guard_take. */
 void green__guard_spin(struct green__guard *g);
 
-/* Takes g for t's greenlet (a spin, never a park). */
+/* Takes g for t's greenlet (a spin, never a park). t must be the
+ * caller's green state (green__thread_get): a thread that touches a
+ * shared object without it would not have ended solo mode. */
 static inline void green__guard_take(struct green__held *h,
                                      struct green__guard *g,
                                      struct green__thread *t)
@@ -56,13 +58,24 @@ static inline void green__guard_drop(struct green__held *h)
     }
 }
 
-enum { GREEN__XW_WAITING = 0, GREEN__XW_SERVED = 1 }; /* or an -errno */
+/* A record's state: waiting, served (or ended by the waker with an
+ * -errno), or leaving (its waiter's park ended otherwise and it is on its
+ * way to take itself out). The waker and the waiter move it on from
+ * WAITING with a compare-and-swap, so exactly one of them does: a served
+ * waiter then never touches the object again (it may be freed at once),
+ * and a leaving one is still queued, which keeps the object from being
+ * freed until it has taken itself out. */
+enum {
+    GREEN__XW_WAITING = 0,
+    GREEN__XW_SERVED = 1,
+    GREEN__XW_LEAVING = 2
+};
 
 struct green__xwait {
-    struct green__link link;      /* in the object's FIFO while waiting */
+    struct green__link link;      /* in the object's FIFO while queued */
     struct greenlet *g;
     void *item;                   /* what a hand-off carries */
-    int state;                    /* written with the guard held */
+    int state;                    /* atomic: see above */
     bool sent;                    /* woken through g's thread's inbox */
     struct green__remote remote;  /* ...with this */
 };
@@ -73,15 +86,17 @@ struct green__xwait {
 int green__xwait_push(struct green__link *l, struct green__xwait *w,
                       struct green__thread *t);
 
-/* Takes the first waiter of l out (one of t killed is passed over: it
- * leaves by itself with -ECANCELED), or NULL. */
-struct green__xwait *green__xwait_pop(struct green__link *l,
-                                      const struct green__thread *t);
+/* With the guard held: takes the first waiter of l that is neither
+ * leaving nor killed (one of t killed leaves by itself with -ECANCELED),
+ * gives it item if give, and ends its wait with state; returns it, not
+ * yet woken (read what it offered now), or NULL. */
+struct green__xwait *green__xwait_take(struct green__link *l,
+                                       const struct green__thread *t,
+                                       int state, bool give, void *item);
 
-/* Ends w's wait with state and wakes its waiter (guard held); t is the
- * caller's OS thread. */
-void green__xwait_serve(struct green__xwait *w, int state,
-                        const struct green__thread *t);
+/* Wakes w's waiter, which green__xwait_take served; t is the caller's OS
+ * thread. w may be gone once this returns. */
+void green__xwait_wake(struct green__xwait *w, const struct green__thread *t);
 
 /* Parks w's greenlet, whose record is queued and whose guard is let go,
  * for at most timeout seconds; returns the park's result. A wait another
@@ -89,17 +104,19 @@ void green__xwait_serve(struct green__xwait *w, int state,
 int green__xwait_park(struct green__xwait *w, double timeout,
                       const char *what, const void *obj);
 
-/* With the guard held again: takes w out if nobody served it; then, once
- * the guard is let go, green__xwait_settle. Returns w's state. */
-int green__xwait_leave(struct green__xwait *w);
+/* After a park that ended: the record's state if a waker served it, else
+ * GREEN__XW_LEAVING, having marked it so (the waiter must then take the
+ * guard and green__link_remove it). */
+int green__xwait_end(struct green__xwait *w);
 
-/* After the guard is let go: waits until an inbox wake-up aimed at w has
- * been delivered (shielded from kills). */
+/* For a waiter a waker served: waits until an inbox wake-up aimed at w
+ * has been delivered (shielded from kills). */
 void green__xwait_settle(struct green__xwait *w, const char *what,
                          const void *obj);
 
 /* The common wait: with h held, queues w on l, parks, and returns with h
- * let go: 0 once served, the waker's error, or the park's. */
+ * let go: 0 once served, the waker's error, or the park's. A spurious
+ * wake-up parks again. */
 int green__xwait_wait(struct green__held *h, struct green__link *l,
                       struct green__xwait *w, struct green__thread *t,
                       double timeout, const char *what, const void *obj);

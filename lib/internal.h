@@ -246,8 +246,8 @@ struct green__thread {
                                       greenlet; 0 with nothing ready means
                                       deadlock */
     size_t nmaybe;                 /* parked on objects that another OS
-                                      thread may use (GREEN__WAKER_MAYBE):
-                                      no deadlock while other OS threads
+                                      thread may use (lib/crosswait.c): no
+                                      deadlock while other OS threads
                                       exist (read when it is judged) */
     struct greenlet *ready_head;   /* FIFO of READY greenlets */
     struct greenlet *ready_tail;

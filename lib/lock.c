@@ -153,9 +153,10 @@ int green_sem_release(green_sem_t *s)
     }
     struct green__held h;
     green__guard_take(&h, &s->guard, t);
-    struct green__xwait *w = green__xwait_pop(&s->waiters, t);
+    struct green__xwait *w = green__xwait_take(&s->waiters, t,
+                                               GREEN__XW_SERVED, false, NULL);
     if (w != NULL) {
-        green__xwait_serve(w, GREEN__XW_SERVED, t); /* the permit is its */
+        green__xwait_wake(w, t); /* the permit is its */
     } else if ((s->bounded && s->value >= s->bound) || s->value == UINT_MAX) {
         r = -EOVERFLOW;
     } else {
@@ -287,11 +288,14 @@ static int lock_release(green_lock_t *l, const struct green__thread *t,
     if (--l->count != 0) {
         return 0;
     }
-    struct green__xwait *w = green__xwait_pop(&l->waiters, t);
+    /* Handed over: the new owner may see its record served before the
+     * two fields below are set, but cannot get past the guard we hold. */
+    struct green__xwait *w = green__xwait_take(&l->waiters, t,
+                                               GREEN__XW_SERVED, false, NULL);
     __atomic_store_n(&l->owner, w != NULL ? w->g : NULL, __ATOMIC_RELAXED);
     if (w != NULL) {
         l->count = 1;
-        green__xwait_serve(w, GREEN__XW_SERVED, t); /* handed over */
+        green__xwait_wake(w, t);
     }
     return 0;
 }
@@ -403,8 +407,12 @@ int green_cond_wait(green_cond_t *c, double timeout)
     self->flags = (unsigned char)((self->flags & ~GREEN__SHIELD) | shield);
     /* With the lock (or, on -EDEADLK, where no notify can run without
      * it): our record leaves the queue unless a notify took it. */
-    int state = green__xwait_leave(&w);
-    green__xwait_settle(&w, "green_cond_wait on", c);
+    int state = __atomic_load_n(&w.state, __ATOMIC_ACQUIRE);
+    if (state == GREEN__XW_WAITING) {
+        green__link_remove(&w.link); /* no notify took it, nor can now */
+    } else {
+        green__xwait_settle(&w, "green_cond_wait on", c);
+    }
     if (again != 0) {
         return again; /* -EDEADLK: nobody will ever release it */
     }
@@ -421,8 +429,10 @@ int green_cond_notify(green_cond_t *c, unsigned n)
     }
     int woken = 0;
     struct green__xwait *w;
-    while (n-- > 0 && (w = green__xwait_pop(&c->waiters, t)) != NULL) {
-        green__xwait_serve(w, GREEN__XW_SERVED, t);
+    while (n-- > 0 && (w = green__xwait_take(&c->waiters, t,
+                                              GREEN__XW_SERVED, false,
+                                              NULL)) != NULL) {
+        green__xwait_wake(w, t);
         woken++;
     }
     return woken;

@@ -165,7 +165,7 @@ static void send_all(struct green__remote *q)
 
 int green__park_token(const void *addr, green_park_check_fn check,
                       void *arg, unsigned bitset, double timeout, int intr,
-                      int remote, const char *what, void *token)
+                      bool remote, const char *what, void *token)
 {
     int err;
     struct green__thread *t = green__may_block(&err);
@@ -185,11 +185,9 @@ int green__park_token(const void *addr, green_park_check_fn check,
     enqueue(b, &p);
     unlock(b);
 
-    size_t *count = remote == GREEN__WAKER_MAYBE ? &t->nmaybe : &t->nwatch;
-    size_t add = remote != GREEN__WAKER_LOCAL;
-    *count += add;
+    t->nwatch += remote;
     err = green__hub_park_intr(timeout, what, addr, intr);
-    *count -= add;
+    t->nwatch -= remote;
 
     /* Taken out by a waker: final, and the waker is done with p (take),
      * so no lock is needed to know it. Still queued: leave under it. */

@@ -14,16 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Who may end a park (green__park's remote): only this OS thread, also
- * another one, or another one if the process has any besides this one
- * and libgreen's own when the hub judges the wait (objects any thread
- * may share: lib/lock.c, lib/event.c). */
-enum {
-    GREEN__WAKER_LOCAL = 0,
-    GREEN__WAKER_REMOTE = 1,
-    GREEN__WAKER_MAYBE = 2
-};
-
 /* The check a park makes under the address's lock: the waiter parks only
  * if it returns true (a futex's "*addr == expected"). It must not block,
  * switch or park. */
@@ -42,9 +32,8 @@ typedef void (*green_unpark_fn)(void *arg, void *token, bool woke,
  * green__unpark_one callback, if check (NULL: always) holds, until
  * a wake-up for addr whose bitset shares a bit with `bitset` (futex's
  * WAIT_BITSET; ~0u for any), the timeout (seconds, GREEN_FOREVER), a
- * signal as intr allows (enum green__intr) or a kill. remote (a
- * GREEN__WAKER_ kind; a bool reads as LOCAL or REMOTE) says whether a
- * thread other than this OS thread may be the waker: such a wait counts
+ * signal as intr allows (enum green__intr) or a kill. remote says that a
+ * thread other than this OS thread may be the waker: the wait then counts
  * as one the deadlock check must not give up on. what names the wait for
  * reports.
  *
@@ -55,11 +44,11 @@ typedef void (*green_unpark_fn)(void *arg, void *token, bool woke,
  * hand-off is never lost. May switch. */
 int green__park_token(const void *addr, green_park_check_fn check,
                       void *arg, unsigned bitset, double timeout, int intr,
-                      int remote, const char *what, void *token);
+                      bool remote, const char *what, void *token);
 
 static inline int green__park(const void *addr, green_park_check_fn check,
                               void *arg, unsigned bitset, double timeout,
-                              int intr, int remote, const char *what)
+                              int intr, bool remote, const char *what)
 {
     return green__park_token(addr, check, arg, bitset, timeout, intr, remote,
                              what, NULL);

@@ -153,12 +153,12 @@ static void accepted(green_queue_t *q)
 static bool hand_off(green_queue_t *q, const struct green__thread *t,
                      void *item)
 {
-    struct green__xwait *w = green__xwait_pop(&q->getters, t);
+    struct green__xwait *w = green__xwait_take(&q->getters, t,
+                                               GREEN__XW_SERVED, true, item);
     if (w == NULL) {
         return false;
     }
-    w->item = item;
-    green__xwait_serve(w, GREEN__XW_SERVED, t);
+    green__xwait_wake(w, t);
     return true;
 }
 
@@ -166,12 +166,13 @@ static bool hand_off(green_queue_t *q, const struct green__thread *t,
 static bool take_from_putter(green_queue_t *q, const struct green__thread *t,
                              void **item)
 {
-    struct green__xwait *w = green__xwait_pop(&q->putters, t);
+    struct green__xwait *w = green__xwait_take(&q->putters, t,
+                                               GREEN__XW_SERVED, false, NULL);
     if (w == NULL) {
         return false;
     }
-    *item = w->item;
-    green__xwait_serve(w, GREEN__XW_SERVED, t);
+    *item = w->item; /* before the wake-up: then its frame may go */
+    green__xwait_wake(w, t);
     return true;
 }
 
@@ -179,8 +180,8 @@ static void serve_all(struct green__link *l, const struct green__thread *t,
                       int state)
 {
     struct green__xwait *w;
-    while ((w = green__xwait_pop(l, t)) != NULL) {
-        green__xwait_serve(w, state, t);
+    while ((w = green__xwait_take(l, t, state, false, NULL)) != NULL) {
+        green__xwait_wake(w, t);
     }
 }
 

@@ -25,11 +25,11 @@ GREEN_EXTERN int green_event_new(green_event_t **out);
 GREEN_EXTERN int green_event_free(green_event_t *e);
 
 /* Sets e and wakes every waiter (in the order they began waiting).
- * Returns 0, -EINVAL. Any OS thread, also one without green state.
- * Switching: never switches. */
+ * Returns 0, -EINVAL, -ENOMEM. Any OS thread, also one that made no
+ * green call before. Switching: never switches. */
 GREEN_EXTERN int green_event_set(green_event_t *e);
 
-/* Clears e. Returns 0, -EINVAL. Switching: never switches. */
+/* Clears e. Returns 0, -EINVAL, -ENOMEM. Switching: never switches. */
 GREEN_EXTERN int green_event_clear(green_event_t *e);
 
 /* Whether e is set (false for NULL). Switching: never switches. */
