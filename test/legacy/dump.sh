@@ -43,6 +43,10 @@ wait_for() {
 start() {
     rm -f "$dir/in"
     mkfifo "$dir/in"
+    # Emptied here, not only by the background job's redirections: those
+    # come after the fork, and the previous run's "ready" must not count.
+    : >"$out"
+    : >"$err"
     env -u GREEN_DUMP_SIGNAL -u GREEN_MAX_BLOCKING_MS -u GREEN_PATCH "$@" \
         "$prog" <"$dir/in" >"$out" 2>"$err" &
     pid=$!
