@@ -42,6 +42,8 @@ wait_for() {
 cycle() {
     local mode=$1
     shift
+    : >"$out" # here: the job's own redirection comes after the fork
+    : >"$err"
     env -u GREEN_MAX_BLOCKING_MS -u GREEN_DEBUG LD_PRELOAD="$lib" \
         "$prog" "$mode" >"$out" 2>"$err" &
     pid=$!
