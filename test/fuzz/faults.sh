@@ -185,6 +185,11 @@ server_exit() {
 # The echo server under the faults, the clients native.
 run_echo() {
     local fault=$1 pid port base now rc=0
+    # Emptied here, before the start: the redirection below empties the
+    # file only after the fork, so the previous run's port could end the
+    # wait, and be gone by the time it is read (an empty port: the wait
+    # for a server that serves, until its --max-seconds alarm).
+    : >"$dir/port"
     # No timeout(1) around it: $! must be the server itself (env execs
     # it), whose fds are counted; --max-seconds ends it if all else fails.
     env GREEN_FAULT="$fault" GREEN_FAULT_LOG="$dir/log" \
