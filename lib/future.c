@@ -1,7 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* Future: one completion (value, error or cancellation), its waiters and
- * its done-callbacks. */
+ * its done-callbacks, usable from greenlets of any OS thread.
+ *
+ * The outcome, the FIFO of waiter records and the callback list are under
+ * the future's guard (lib/crosswait.h). A completion copies the outcome
+ * into every queued record before it serves them, so a served waiter never
+ * reads the future again (it may be freed by then: green_future_free only
+ * refuses while records are queued). Callbacks run in the thread that
+ * completes the future, after its waiters are served, with the guard let
+ * go (so a callback may use the future), as concurrent.futures runs them.
+ * The outcome is written before the state, which is stored last: the
+ * lockless readers (green_future_done, _result, ...) see a whole one. */
 #include "internal.h"
+#include "crosswait.h"
 
 #include "green/future.h"
 
@@ -16,28 +27,35 @@ struct callback {
 };
 
 struct green_future {
-    unsigned char state;          /* PENDING until completed, once */
+    unsigned char state;          /* atomic: PENDING until completed, once */
     void *value;                  /* with RESULT */
     int err;                      /* with ERROR / CANCELLED */
-    struct green__waitq waiters;  /* parked until complete, FIFO */
+    struct green__guard guard;
+    struct green__link waiters;   /* struct fwait, FIFO */
     struct callback *callbacks;   /* to run on completion, in order */
-    struct green__thread *thread; /* owner */
 };
 
-/* A waiter's record: completion copies the outcome into it, so a waiter
- * never has to read the future again after it wakes (it may be freed by
- * then: green_future_free only refuses while greenlets are queued). */
+/* A waiter's record, with the outcome the completion copies into it. */
 struct fwait {
+    struct green__xwait x;
     void *value;
     int err;
 };
 
-static int check(const green_future_t *f)
+static inline int state_of(const green_future_t *f)
 {
-    if (f == NULL) {
-        return -EINVAL;
+    return __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
+}
+
+/* The caller's green state for a guard: any thread that touches a future
+ * needs it (its arrival ends solo mode, lib/solo.h). */
+static struct green__thread *take(green_future_t *f, struct green__held *h)
+{
+    struct green__thread *t = green__thread_get();
+    if (t != NULL) {
+        green__guard_take(h, &f->guard, t);
     }
-    return f->thread == green__thread_peek() ? 0 : -EPERM;
+    return t;
 }
 
 int green_future_new(green_future_t **out)
@@ -45,56 +63,76 @@ int green_future_new(green_future_t **out)
     if (out == NULL) {
         return -EINVAL;
     }
-    struct green__thread *t = green__thread_get();
-    green_future_t *f = t != NULL ? calloc(1, sizeof(*f)) : NULL;
+    green_future_t *f = calloc(1, sizeof(*f));
     if (f == NULL) {
         return -ENOMEM;
     }
-    green__waitq_init(&f->waiters);
-    f->thread = t;
+    green__xlist_init(&f->waiters);
     *out = f;
     return 0;
 }
 
+static void free_callbacks(struct callback *c)
+{
+    while (c != NULL) {
+        struct callback *next = c->next;
+        free(c);
+        c = next;
+    }
+}
+
 int green_future_free(green_future_t *f)
 {
-    int r = check(f);
-    if (r != 0) {
-        return r;
+    if (f == NULL) {
+        return -EINVAL;
     }
-    if (!green__waitq_empty(&f->waiters)) {
+    if (!green__xlist_empty(&f->waiters)) {
         return -EBUSY;
     }
-    while (f->callbacks != NULL) {
-        struct callback *c = f->callbacks;
-        f->callbacks = c->next;
-        free(c);
-    }
+    free_callbacks(f->callbacks);
     free(f);
     return 0;
 }
 
 static int complete(green_future_t *f, int state, void *value, int err)
 {
-    int r = check(f);
-    if (r != 0 || f->state != PENDING) {
-        return r != 0 ? r : -EINVAL;
+    if (f == NULL) {
+        return -EINVAL;
     }
-    f->state = (unsigned char)state;
+    struct green__held h;
+    struct green__thread *t = take(f, &h);
+    if (t == NULL) {
+        return -ENOMEM;
+    }
+    if (f->state != PENDING) {
+        green__guard_drop(&h);
+        return -EINVAL;
+    }
     f->value = value;
     f->err = err;
-    struct greenlet *g;
-    while ((g = green__waitq_pop(&f->waiters)) != NULL) {
-        struct fwait *w = g->wait_data;
+    __atomic_store_n(&f->state, (unsigned char)state, __ATOMIC_RELEASE);
+    /* Every queued record gets the outcome, before any is served: a
+     * waiter may return the moment its record's state moves on. */
+    for (struct green__link *e = f->waiters.next; e != &f->waiters;
+         e = e->next) {
+        struct fwait *w = GREEN__CONTAINER(e, struct fwait, x.link);
         w->value = state == RESULT ? value : NULL;
         w->err = err;
-        green__hub_wake(g, 0);
     }
-    while (f->callbacks != NULL) {
-        struct callback *c = f->callbacks;
-        f->callbacks = c->next;
+    struct green__xwait *x;
+    while ((x = green__xwait_take(&f->waiters, t, GREEN__XW_SERVED, false,
+                                  NULL)) != NULL) {
+        green__xwait_wake(x, t);
+    }
+    struct callback *c = f->callbacks;
+    f->callbacks = NULL;
+    green__guard_drop(&h);
+    /* Complete now, f takes no new callback: these are all it will run. */
+    while (c != NULL) {
+        struct callback *next = c->next;
         c->fn(f, c->userdata);
         free(c);
+        c = next;
     }
     return 0;
 }
@@ -117,20 +155,27 @@ int green_future_cancel(green_future_t *f)
 /* Waits for f; 0 with its outcome in *w, or the wait's error. */
 static int wait_outcome(green_future_t *f, double timeout, struct fwait *w)
 {
-    int r = check(f);
-    if (r != 0 || (r = green__check_timeout(timeout)) != 0) {
+    if (f == NULL) {
+        return -EINVAL;
+    }
+    int r = green__check_timeout(timeout);
+    if (r != 0) {
         return r;
+    }
+    struct green__held h;
+    struct green__thread *t = take(f, &h);
+    if (t == NULL) {
+        return -ENOMEM;
     }
     if (f->state != PENDING) {
         w->value = f->state == RESULT ? f->value : NULL;
         w->err = f->err;
+        green__guard_drop(&h);
         return 0;
     }
-    struct greenlet *self = greenlet_current();
-    self->wait_data = w;
-    r = green__waitq_wait(&f->waiters, timeout, "green_future_wait on", f);
-    self->wait_data = NULL;
-    return r;
+    w->x.item = NULL;
+    return green__xwait_wait(&h, &f->waiters, &w->x, t, timeout,
+                             "green_future_wait on", f);
 }
 
 int green_future_wait(green_future_t *f, double timeout)
@@ -154,35 +199,34 @@ int green_future_get(green_future_t *f, double timeout, void **value)
 
 bool green_future_done(const green_future_t *f)
 {
-    return f != NULL && f->state != PENDING;
+    return f != NULL && state_of(f) != PENDING;
 }
 
 bool green_future_cancelled(const green_future_t *f)
 {
-    return f != NULL && f->state == CANCELLED;
+    return f != NULL && state_of(f) == CANCELLED;
 }
 
 int green_future_error(const green_future_t *f)
 {
-    return f != NULL ? f->err : -EINVAL;
+    if (f == NULL) {
+        return -EINVAL;
+    }
+    return state_of(f) != PENDING ? f->err : 0;
 }
 
 void *green_future_result(const green_future_t *f)
 {
-    return f != NULL && f->state == RESULT ? f->value : NULL;
+    return f != NULL && state_of(f) == RESULT ? f->value : NULL;
 }
 
 int green_future_add_done_callback(green_future_t *f, green_future_cb_t cb,
                                    void *userdata)
 {
-    int r = check(f);
-    if (r != 0 || cb == NULL) {
-        return r != 0 ? r : -EINVAL;
+    if (f == NULL || cb == NULL) {
+        return -EINVAL;
     }
-    if (f->state != PENDING) {
-        cb(f, userdata);
-        return 0;
-    }
+    /* Made before the guard is taken: no malloc under a spinlock. */
     struct callback *c = malloc(sizeof(*c));
     if (c == NULL) {
         return -ENOMEM;
@@ -190,31 +234,48 @@ int green_future_add_done_callback(green_future_t *f, green_future_cb_t cb,
     c->fn = cb;
     c->userdata = userdata;
     c->next = NULL;
+    struct green__held h;
+    if (take(f, &h) == NULL) {
+        free(c);
+        return -ENOMEM;
+    }
+    if (f->state != PENDING) {
+        green__guard_drop(&h);
+        free(c);
+        cb(f, userdata);
+        return 0;
+    }
     struct callback **p = &f->callbacks;
     while (*p != NULL) {
         p = &(*p)->next;
     }
     *p = c;
+    green__guard_drop(&h);
     return 0;
 }
 
 int green_future_remove_done_callback(green_future_t *f, green_future_cb_t cb,
                                       void *userdata)
 {
-    if (check(f) != 0) {
+    struct green__held h;
+    if (f == NULL || take(f, &h) == NULL) {
         return 0;
     }
+    struct callback *gone = NULL;
     int n = 0;
     struct callback **p = &f->callbacks;
     while (*p != NULL) {
         struct callback *c = *p;
         if (c->fn == cb && c->userdata == userdata) {
             *p = c->next;
-            free(c);
+            c->next = gone;
+            gone = c;
             n++;
         } else {
             p = &c->next;
         }
     }
+    green__guard_drop(&h);
+    free_callbacks(gone);
     return n;
 }

@@ -2,7 +2,8 @@
 /* Future: a result that arrives later (gevent AsyncResult, asyncio
  * Future). Someone completes it once, with a value, an error code, or a
  * cancellation; any number of greenlets wait for it; callbacks run when it
- * completes. A future belongs to the OS thread that made it.
+ * completes. Greenlets of any OS thread may complete, wait for and add
+ * callbacks to the same future, and a plain thread may complete it.
  *
  * Tasks are awaitable the same way: see green_task_wait() and
  * green_task_get() in green/task.h, and green_link() for callbacks. */
@@ -26,22 +27,24 @@ typedef void (*green_future_cb_t)(green_future_t *f, void *userdata);
  * Switching: never switches. */
 GREEN_EXTERN int green_future_new(green_future_t **out);
 
-/* Frees f and its pending callbacks. Returns 0, -EINVAL, -EPERM, -EBUSY
+/* Frees f and its pending callbacks. Returns 0, -EINVAL, -EBUSY
  * (greenlets wait on it). Switching: never switches. */
 GREEN_EXTERN int green_future_free(green_future_t *f);
 
 /* Completes f with a value / an error (err < 0) / as cancelled: waiters
- * wake, then callbacks run in the order they were added.
- * Returns 0, or -EINVAL (NULL, err >= 0, or f already complete: a future
- * completes once), -EPERM. Switching: never switches (unless a callback
- * does). */
+ * wake, then callbacks run, in the order they were added, in the calling
+ * thread. Returns 0, or -EINVAL (NULL, err >= 0, or f already complete: a
+ * future completes once; of two racing completions exactly one returns
+ * 0), -ENOMEM (the calling thread's green state could not be made).
+ * Switching: never switches (unless a callback does). */
 GREEN_EXTERN int green_future_set_result(green_future_t *f, void *value);
 GREEN_EXTERN int green_future_set_error(green_future_t *f, int err);
 GREEN_EXTERN int green_future_cancel(green_future_t *f);
 
 /* Waits until f is complete, at most timeout seconds. Returns 0 once it
- * is (whatever the outcome), or -EINVAL, -EPERM, -ETIMEDOUT, -ECANCELED
- * (the caller was killed), -EDEADLK. Switching: may switch. */
+ * is (whatever the outcome), or -EINVAL, -ETIMEDOUT, -ECANCELED (the
+ * caller was killed), -EDEADLK (judged only while no other OS thread
+ * could complete f), -ENOMEM. Switching: may switch. */
 GREEN_EXTERN int green_future_wait(green_future_t *f, double timeout);
 
 /* Waits like green_future_wait(), then returns 0 with the value in *value
@@ -62,9 +65,10 @@ GREEN_EXTERN int green_future_error(const green_future_t *f);
  * switches. */
 GREEN_EXTERN void *green_future_result(const green_future_t *f);
 
-/* Calls cb(f, userdata) when f completes, or at once if it has (the way
- * asyncio's add_done_callback with functools.partial passes extra data).
- * Callbacks should not block. Returns 0, -EINVAL, -EPERM, -ENOMEM.
+/* Calls cb(f, userdata) when f completes (in the thread that completes
+ * it), or at once if it has (the way asyncio's add_done_callback with
+ * functools.partial passes extra data). Callbacks should not block.
+ * Returns 0, -EINVAL, -ENOMEM.
  * Switching: never switches (unless cb does). */
 GREEN_EXTERN int green_future_add_done_callback(green_future_t *f,
                                                 green_future_cb_t cb,
