@@ -6,7 +6,13 @@
  *                        one greenlet (the single-hub fast path)
  *   sem-fast.libgreen    the same for green_sem_acquire + release
  *   lock-fast.pthread    ns per pthread_mutex_lock + unlock, uncontended
- *   lock-fast-mt.*, sem-fast-mt.*  the same three once a second OS thread
+ *   future-fast.libgreen ns per green_future_new + set_result + get + free,
+ *                        one greenlet (nothing waits)
+ *   future-wake.libgreen ns per future a greenlet of the same hub waits
+ *                        for: new, a waiter spawned, parked, woken by
+ *                        set_result and joined, free (the spawn and join
+ *                        are most of it; compare builds, not rows)
+ *   lock-fast-mt.*, sem-fast-mt.*, future-*-mt.*  the same once a second OS thread
  *                        has made green state (the words are then atomic)
  *   sem-pingpong-x.libgreen   ns per hand-off: greenlets on two OS threads
  *                        (two hubs) pass a turn back and forth through
@@ -31,6 +37,48 @@
 #include "bench.h"
 
 static long fast_rounds, pp_rounds;
+
+static void *future_waiter(void *arg)
+{
+    void *v = NULL;
+    BENCH_CHECK(green_future_get(arg, GREEN_FOREVER, &v) == 0 && v == arg);
+    return NULL;
+}
+
+/* Futures on one hub: completed with nothing waiting, and with one
+ * greenlet parked on each. */
+static void futures(const char *mt)
+{
+    char name[64];
+    long rounds = fast_rounds / 10;
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < rounds; i++) {
+        green_future_t *f;
+        void *v = NULL;
+        BENCH_CHECK(green_future_new(&f) == 0);
+        BENCH_CHECK(green_future_set_result(f, f) == 0);
+        BENCH_CHECK(green_future_get(f, GREEN_FOREVER, &v) == 0 && v == f);
+        BENCH_CHECK(green_future_free(f) == 0);
+    }
+    uint64_t t1 = bench_now_ns();
+    long wrounds = rounds / 10;
+    for (long i = 0; i < wrounds; i++) {
+        green_future_t *f;
+        green_task_t *t;
+        BENCH_CHECK(green_future_new(&f) == 0);
+        BENCH_CHECK(green_spawn(&t, future_waiter, f) == 0);
+        BENCH_CHECK(green_sleep(0) == 0); /* it parks on f */
+        BENCH_CHECK(green_future_set_result(f, f) == 0);
+        BENCH_CHECK(green_join(t, GREEN_FOREVER, NULL) == 0);
+        green_task_release(t);
+        BENCH_CHECK(green_future_free(f) == 0);
+    }
+    uint64_t t2 = bench_now_ns();
+    snprintf(name, sizeof(name), "future-fast%s.libgreen", mt);
+    bench_report(name, (double)(t1 - t0) / rounds, "ns");
+    snprintf(name, sizeof(name), "future-wake%s.libgreen", mt);
+    bench_report(name, (double)(t2 - t1) / wrounds, "ns");
+}
 
 /* The uncontended paths; names end in `which` (fast, or fast-mt once a
  * second OS thread has made green state and the words are atomic). */
@@ -180,6 +228,7 @@ int main(void)
     fast_rounds = bench_env_long("BENCH_FAST_ROUNDS", 10000000);
     pp_rounds = bench_env_long("BENCH_PINGPONG_ROUNDS", 100000);
     fast("fast");
+    futures("");
 
     struct pp p = {0};
     BENCH_CHECK(green_sem_new(&p.gs[0], 0) == 0);
@@ -196,6 +245,7 @@ int main(void)
     pingpong("cond-pingpong-x.libgreen", &p, green_cond_side, NULL);
     pingpong("cond-pingpong-x.pthread", &p, native_cond_side, NULL);
     fast("fast-mt");
+    futures("-mt");
 
     BENCH_CHECK(green_cond_free(p.gc) == 0);
     BENCH_CHECK(green_lock_free(p.gl) == 0);

@@ -162,20 +162,25 @@ static int wait_outcome(green_future_t *f, double timeout, struct fwait *w)
     if (r != 0) {
         return r;
     }
-    struct green__held h;
-    struct green__thread *t = take(f, &h);
-    if (t == NULL) {
-        return -ENOMEM;
-    }
-    if (f->state != PENDING) {
-        w->value = f->state == RESULT ? f->value : NULL;
-        w->err = f->err;
+    /* A complete future never changes again: no guard to read it. */
+    int st = state_of(f);
+    if (st == PENDING) {
+        struct green__held h;
+        struct green__thread *t = take(f, &h);
+        if (t == NULL) {
+            return -ENOMEM;
+        }
+        st = f->state;
+        if (st == PENDING) {
+            w->x.item = NULL;
+            return green__xwait_wait(&h, &f->waiters, &w->x, t, timeout,
+                                     "green_future_wait on", f);
+        }
         green__guard_drop(&h);
-        return 0;
     }
-    w->x.item = NULL;
-    return green__xwait_wait(&h, &f->waiters, &w->x, t, timeout,
-                             "green_future_wait on", f);
+    w->value = st == RESULT ? f->value : NULL;
+    w->err = f->err;
+    return 0;
 }
 
 int green_future_wait(green_future_t *f, double timeout)
