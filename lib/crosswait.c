@@ -84,13 +84,32 @@ struct green__xwait *green__xwait_take(struct green__link *l,
 /* The waiter queued itself and parked on its own hub with nothing in
  * between that could let its hub run, so an inbox wake-up always finds it
  * parked (or woken already for another reason, when it is a no-op). */
-void green__xwait_wake(struct green__xwait *w, const struct green__thread *t)
+void green__xwait_wake(struct green__xwait *w, struct green__thread *t)
 {
     struct greenlet *g = w->g;
     if (g->thread == t) {
         green__hub_wake(g, 0);
-    } else {
+    } else if (t->xguards == 0) {
         green__remote_wake(&w->remote);
+    } else {
+        w->later = NULL;
+        if (t->xlater == NULL) {
+            t->xlater = w;
+        } else {
+            *t->xlater_tail = w;
+        }
+        t->xlater_tail = &w->later;
+    }
+}
+
+void green__xwait_send_later(struct green__thread *t)
+{
+    struct green__xwait *w = t->xlater;
+    t->xlater = NULL;
+    while (w != NULL) {
+        struct green__xwait *next = w->later; /* w may go once it is sent */
+        green__remote_wake(&w->remote);
+        w = next;
     }
 }
 

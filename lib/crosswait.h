@@ -9,8 +9,11 @@
  * the object's FIFO, lets the guard go and parks on its own hub; a waker
  * takes the record out and serves it with the guard held, waking the
  * waiter directly on its own OS thread or through the waiter's thread's
- * inbox (lib/remote.c). A waiter whose park ended otherwise takes the
- * guard before it reads its record, so a hand-off and a timeout never
+ * inbox (lib/remote.c). An inbox wake-up is sent only once the waker has
+ * let every guard go: the waiter may return, and free the object, the
+ * moment it arrives, and the record it reaches stays until then. A
+ * waiter whose park ended otherwise takes the guard before it reads its
+ * record, so a hand-off and a timeout never
  * both win, and it waits for an inbox wake-up still on its way before
  * its record goes out of scope. Queues (lib/queue.c), semaphores, locks
  * and conditions (lib/lock.c) are built this way. */
@@ -29,11 +32,15 @@ struct green__guard {
 /* How the caller holds a guard. */
 struct green__held {
     struct green__guard *guard;
+    struct green__thread *t;
     bool solo;
 };
 
 /* The spinlock's side of green__guard_take. */
 void green__guard_spin(struct green__guard *g);
+
+/* Sends the inbox wake-ups t put off while it held guards. */
+void green__xwait_send_later(struct green__thread *t);
 
 /* Takes g for t's greenlet (a spin, never a park). t must be the
  * caller's green state (green__thread_get): a thread that touches a
@@ -43,18 +50,26 @@ static inline void green__guard_take(struct green__held *h,
                                      struct green__thread *t)
 {
     h->guard = g;
+    h->t = t;
     h->solo = green__solo_enter(t);
     if (!h->solo) {
         green__guard_spin(g);
+        t->xguards++;
     }
 }
 
+/* Lets g go; the object may be gone once this returns. In solo mode no
+ * waiter is on another OS thread, so nothing was put off. */
 static inline void green__guard_drop(struct green__held *h)
 {
     if (h->solo) {
         green__solo_leave();
     } else {
+        struct green__thread *t = h->t;
         __atomic_store_n(&h->guard->lock, 0, __ATOMIC_RELEASE);
+        if (--t->xguards == 0 && GREEN__UNLIKELY(t->xlater != NULL)) {
+            green__xwait_send_later(t);
+        }
     }
 }
 
@@ -78,6 +93,7 @@ struct green__xwait {
     int state;                    /* atomic: see above */
     bool sent;                    /* woken through g's thread's inbox */
     struct green__remote remote;  /* ...with this */
+    struct green__xwait *later;   /* in the waker's put-off sends */
 };
 
 /* Appends w, for the calling greenlet of t, to the FIFO l, once t has a
@@ -95,8 +111,11 @@ struct green__xwait *green__xwait_take(struct green__link *l,
                                        int state, bool give, void *item);
 
 /* Wakes w's waiter, which green__xwait_take served; t is the caller's OS
- * thread. w may be gone once this returns. */
-void green__xwait_wake(struct green__xwait *w, const struct green__thread *t);
+ * thread. One on t is woken at once (it runs only once t's greenlet
+ * switches); one on another thread through its inbox, at once if t holds
+ * no guard (a condition's notify, under the condition's lock), else once
+ * t has let every guard go. w may be gone once its waiter is woken. */
+void green__xwait_wake(struct green__xwait *w, struct green__thread *t);
 
 /* Parks w's greenlet, whose record is queued and whose guard is let go,
  * for at most timeout seconds; returns the park's result. A wait another

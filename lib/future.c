@@ -8,7 +8,9 @@
  * reads the future again (it may be freed by then: green_future_free only
  * refuses while records are queued). Callbacks run in the thread that
  * completes the future, after its waiters are served, with the guard let
- * go (so a callback may use the future), as concurrent.futures runs them.
+ * go (so a callback may use the future), as concurrent.futures runs them;
+ * a future without callbacks is not touched once the guard is let go, so
+ * a waiter whose wait returned may free it at once.
  * The outcome is written before the state, which is stored last: the
  * lockless readers (green_future_done, _result, ...) see a whole one. */
 #include "internal.h"
@@ -162,24 +164,22 @@ static int wait_outcome(green_future_t *f, double timeout, struct fwait *w)
     if (r != 0) {
         return r;
     }
-    /* A complete future never changes again: no guard to read it. */
-    int st = state_of(f);
+    /* Under the guard even when complete: a completion still serving
+     * waiters would touch f after a lockless reader had freed it. */
+    struct green__held h;
+    struct green__thread *t = take(f, &h);
+    if (t == NULL) {
+        return -ENOMEM;
+    }
+    int st = f->state;
     if (st == PENDING) {
-        struct green__held h;
-        struct green__thread *t = take(f, &h);
-        if (t == NULL) {
-            return -ENOMEM;
-        }
-        st = f->state;
-        if (st == PENDING) {
-            w->x.item = NULL;
-            return green__xwait_wait(&h, &f->waiters, &w->x, t, timeout,
-                                     "green_future_wait on", f);
-        }
-        green__guard_drop(&h);
+        w->x.item = NULL;
+        return green__xwait_wait(&h, &f->waiters, &w->x, t, timeout,
+                                 "green_future_wait on", f);
     }
     w->value = st == RESULT ? f->value : NULL;
     w->err = f->err;
+    green__guard_drop(&h);
     return 0;
 }
 

@@ -249,6 +249,11 @@ struct green__thread {
                                       thread may use (lib/crosswait.c): no
                                       deadlock while other OS threads
                                       exist (read when it is judged) */
+    unsigned xguards;              /* shared objects' guards held (outside
+                                      solo mode, lib/crosswait.h) */
+    struct green__xwait *xlater;   /* inbox wake-ups to send once they are
+                                      all let go, FIFO (and its tail) */
+    struct green__xwait **xlater_tail;
     struct greenlet *ready_head;   /* FIFO of READY greenlets */
     struct greenlet *ready_tail;
     size_t nready;                 /* length of that FIFO */

@@ -279,7 +279,7 @@ int green_lock_acquire(green_lock_t *l, double timeout)
 }
 
 /* Releases one level of l for self (guard held). */
-static int lock_release(green_lock_t *l, const struct green__thread *t,
+static int lock_release(green_lock_t *l, struct green__thread *t,
                         struct greenlet *self)
 {
     if (l->owner != self) {

@@ -150,7 +150,7 @@ static void accepted(green_queue_t *q)
 }
 
 /* Hands item to the first waiting getter, if any. */
-static bool hand_off(green_queue_t *q, const struct green__thread *t,
+static bool hand_off(green_queue_t *q, struct green__thread *t,
                      void *item)
 {
     struct green__xwait *w = green__xwait_take(&q->getters, t,
@@ -163,7 +163,7 @@ static bool hand_off(green_queue_t *q, const struct green__thread *t,
 }
 
 /* Takes the item of the first waiting putter, if any. */
-static bool take_from_putter(green_queue_t *q, const struct green__thread *t,
+static bool take_from_putter(green_queue_t *q, struct green__thread *t,
                              void **item)
 {
     struct green__xwait *w = green__xwait_take(&q->putters, t,
@@ -176,7 +176,7 @@ static bool take_from_putter(green_queue_t *q, const struct green__thread *t,
     return true;
 }
 
-static void serve_all(struct green__link *l, const struct green__thread *t,
+static void serve_all(struct green__link *l, struct green__thread *t,
                       int state)
 {
     struct green__xwait *w;

@@ -4,6 +4,8 @@
 #include "stack.h"
 
 #include <dirent.h>
+#include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <pthread.h>
@@ -222,4 +224,67 @@ size_t green_test_live_tasks(void)
 {
     struct green__thread *t = green__thread_peek();
     return t == NULL ? 0 : t->live_tasks;
+}
+
+/* --- a waiter that frees what woke it ------------------------------------ */
+
+struct free_race {
+    sem_t ready, go;
+    void *obj;
+    int rounds, bad;
+    int (*wake)(void *);
+};
+
+static void one_cpu(void)
+{
+    cpu_set_t s;
+    int cpu = sched_getcpu();
+    CPU_ZERO(&s);
+    CPU_SET(cpu >= 0 ? cpu : 0, &s);
+    pthread_setaffinity_np(pthread_self(), sizeof(s), &s);
+}
+
+static void *free_race_waker(void *arg)
+{
+    struct free_race *f = arg;
+    one_cpu();
+    for (int i = 0; i < f->rounds; i++) {
+        sem_post(&f->ready);
+        sem_wait(&f->go);
+        if (f->wake(f->obj) != 0) {
+            f->bad++;
+        }
+    }
+    return NULL;
+}
+
+int green_test_free_race(int rounds, void *(*make)(void),
+                         int (*wake)(void *), int (*wait_free)(void *))
+{
+    struct free_race f = {.rounds = rounds, .wake = wake};
+    cpu_set_t saved;
+    pthread_t th;
+    if (pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved) != 0) {
+        return rounds;
+    }
+    sem_init(&f.ready, 0, 0);
+    sem_init(&f.go, 0, 0);
+    one_cpu();
+    if (pthread_create(&th, NULL, free_race_waker, &f) != 0) {
+        return rounds;
+    }
+    int failed = 0;
+    for (int i = 0; i < rounds; i++) {
+        sem_wait(&f.ready);
+        f.obj = make();
+        sem_post(&f.go);
+        if (f.obj == NULL || wait_free(f.obj) != 0) {
+            failed++;
+        }
+    }
+    pthread_join(th, NULL);
+    pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+    sem_destroy(&f.ready);
+    sem_destroy(&f.go);
+    return failed + f.bad;
 }

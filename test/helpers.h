@@ -56,6 +56,17 @@ int green_test_footprint_reliable(void);
  * once-per-process state starts untouched in every test. */
 int green_test_forking(void);
 
+/* A shared object freed by its waiter the moment the wait returns, while
+ * the waker on another OS thread may still be inside its call: rounds
+ * times, make() makes an object, wake(obj) runs on a second thread once
+ * the object exists, and wait_free(obj) here waits for it and frees it
+ * (0 if both worked). Both threads share one CPU, so the waker's inbox
+ * wake-up can hand the CPU straight to the waiter; AddressSanitizer
+ * catches a waker that touches the object after that. Returns how many
+ * rounds failed (a wait, free or wake that did not return 0). */
+int green_test_free_race(int rounds, void *(*make)(void),
+                         int (*wake)(void *), int (*wait_free)(void *));
+
 /* Counts the non-overlapping occurrences of needle in haystack. */
 int green_test_count_substr(const char *haystack, const char *needle);
 

@@ -565,6 +565,35 @@ START_TEST(plain_thread_sets)
 }
 END_TEST
 
+/* The waiter frees the event the moment its wait returns, while the
+ * setter on another OS thread may still be inside green_event_set: the
+ * setter must not touch the event once its inbox wake-up went out
+ * (AddressSanitizer catches it; test/helpers.h). */
+static void *event_make(void)
+{
+    green_event_t *e;
+    return green_event_new(&e) == 0 ? e : NULL;
+}
+
+static int event_set(void *e)
+{
+    return green_event_set(e);
+}
+
+static int event_wait_free(void *e)
+{
+    int r = green_event_wait(e, 10.0);
+    return r != 0 ? r : green_event_free(e);
+}
+
+START_TEST(waiter_frees_at_once)
+{
+    int rounds = green_test_emulated() ? 400 : 4000;
+    ck_assert_int_eq(green_test_free_race(rounds, event_make, event_set,
+                                          event_wait_free), 0);
+}
+END_TEST
+
 /* --- suite ------------------------------------------------------------ */
 
 static TCase *tcase(const char *name, int timeout)
@@ -611,6 +640,7 @@ Suite *green_test_event_suite(void)
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, other_thread_event);
     tcase_add_test(tc, plain_thread_sets);
+    tcase_add_test(tc, waiter_frees_at_once);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1015,6 +1015,39 @@ START_TEST(waiters_on_two_hubs)
 }
 END_TEST
 
+/* A waiter frees the future the moment its get returns, while the
+ * completer on another OS thread may still be inside set_result (as
+ * test_event.c's waiter_frees_at_once). */
+static void *future_make(void)
+{
+    green_future_t *f;
+    return green_future_new(&f) == 0 ? f : NULL;
+}
+
+static int future_complete(void *f)
+{
+    return green_future_set_result(f, &val_a);
+}
+
+static int future_get_free(void *f)
+{
+    void *v = NULL;
+    int r = green_future_get(f, 10.0, &v);
+    if (r == 0 && v != &val_a) {
+        r = -EIO;
+    }
+    return r != 0 ? r : green_future_free(f);
+}
+
+START_TEST(waiter_frees_at_once)
+{
+    int rounds = green_test_emulated() ? 400 : 4000;
+    ck_assert_int_eq(green_test_free_race(rounds, future_make,
+                                          future_complete, future_get_free),
+                     0);
+}
+END_TEST
+
 /* --- tasks awaited like futures --------------------------------------- */
 
 static void *value_body(void *arg)
@@ -1256,6 +1289,7 @@ Suite *green_test_future_suite(void)
     tcase_add_test(tc, plain_thread_completes);
     tcase_add_test(tc, racing_completions);
     tcase_add_test(tc, waiters_on_two_hubs);
+    tcase_add_test(tc, waiter_frees_at_once);
     suite_add_tcase(s, tc);
 
     tc = tcase("task", 10);

@@ -1903,6 +1903,35 @@ START_TEST(shared_across_threads_stress)
 }
 END_TEST
 
+/* A waiter frees the semaphore the moment its acquire returns, while the
+ * releaser on another OS thread may still be inside green_sem_release
+ * (test/helpers.h: AddressSanitizer catches a releaser that touches it
+ * after its inbox wake-up went out). */
+static void *sem_make(void)
+{
+    green_sem_t *s;
+    return green_sem_new(&s, 0) == 0 ? s : NULL;
+}
+
+static int sem_give(void *s)
+{
+    return green_sem_release(s);
+}
+
+static int sem_take_free(void *s)
+{
+    int r = green_sem_acquire(s, 10.0);
+    return r != 0 ? r : green_sem_free(s);
+}
+
+START_TEST(sem_waiter_frees_at_once)
+{
+    int rounds = green_test_emulated() ? 400 : 4000;
+    ck_assert_int_eq(green_test_free_race(rounds, sem_make, sem_give,
+                                          sem_take_free), 0);
+}
+END_TEST
+
 /* --- suite ---------------------------------------------------------------- */
 
 static TCase *tcase(const char *name, int timeout)
@@ -1971,6 +2000,7 @@ Suite *green_test_lock_suite(void)
 
     tc = tcase("across_threads", 60);
     tcase_add_test(tc, lock_handoff_across_threads);
+    tcase_add_test(tc, sem_waiter_frees_at_once);
     tcase_add_test(tc, solo_mode_ends_under_load);
     tcase_add_test(tc, solo_fork_child);
     tcase_add_test(tc, shared_across_threads_stress);

@@ -20,8 +20,10 @@ typedef struct green_event green_event_t;
  * -ENOMEM. Switching: never switches. */
 GREEN_EXTERN int green_event_new(green_event_t **out);
 
-/* Frees e. Returns 0, or -EINVAL (NULL), -EBUSY (greenlets wait on it).
- * Switching: never switches. */
+/* Frees e; a waiter whose wait returned may free it at once, even while
+ * the set of another OS thread that woke it has not returned. Returns 0,
+ * or -EINVAL (NULL), -EBUSY (greenlets wait on it). Switching: never
+ * switches. */
 GREEN_EXTERN int green_event_free(green_event_t *e);
 
 /* Sets e and wakes every waiter (in the order they began waiting).

@@ -33,8 +33,10 @@ typedef struct green_sem green_sem_t;
 GREEN_EXTERN int green_sem_new(green_sem_t **out, unsigned value);
 GREEN_EXTERN int green_sem_new_bounded(green_sem_t **out, unsigned value);
 
-/* Frees s. Returns 0, -EINVAL, -EBUSY (greenlets wait on it).
- * Switching: never switches. */
+/* Frees s; a waiter whose acquire returned may free it at once, even
+ * while the release of another OS thread that woke it has not returned
+ * (as glibc's sem_destroy allows). Returns 0, -EINVAL, -EBUSY (greenlets
+ * wait on it). Switching: never switches. */
 GREEN_EXTERN int green_sem_free(green_sem_t *s);
 
 /* Takes a permit, waiting at most timeout seconds. Returns 0, -EINVAL,
