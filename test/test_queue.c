@@ -1376,6 +1376,41 @@ START_TEST(channel_free_busy)
 }
 END_TEST
 
+/* A getter frees the queue the moment its get returns, while the putter
+ * on another OS thread may still be inside green_queue_put (test/helpers.h:
+ * AddressSanitizer catches a putter that touches it after its inbox
+ * wake-up went out). */
+static int freed_item;
+
+static void *queue_make(void)
+{
+    green_queue_t *q;
+    return green_queue_new(&q, GREEN_QUEUE_FIFO, 0, NULL) == 0 ? q : NULL;
+}
+
+static int queue_give(void *q)
+{
+    return green_queue_put(q, &freed_item, 10.0);
+}
+
+static int queue_take_free(void *q)
+{
+    void *item = NULL;
+    int r = green_queue_get(q, 10.0, &item);
+    if (r == 0 && item != &freed_item) {
+        r = -EIO;
+    }
+    return r != 0 ? r : green_queue_free(q);
+}
+
+START_TEST(getter_frees_at_once)
+{
+    int rounds = green_test_emulated() ? 400 : 4000;
+    ck_assert_int_eq(green_test_free_race(rounds, queue_make, queue_give,
+                                          queue_take_free), 0);
+}
+END_TEST
+
 /* --- suite ------------------------------------------------------------ */
 
 static TCase *tcase(const char *name, int timeout)
@@ -1446,6 +1481,7 @@ Suite *green_test_queue_suite(void)
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, queue_across_threads);
     tcase_add_test(tc, close_across_threads);
+    tcase_add_test(tc, getter_frees_at_once);
     suite_add_tcase(s, tc);
 
     tc = tcase("channel", 10);
