@@ -13,9 +13,8 @@
  * let every guard go: the waiter may return, and free the object, the
  * moment it arrives, and the record it reaches stays until then. A
  * waiter whose park ended otherwise takes the guard before it reads its
- * record, so a hand-off and a timeout never
- * both win, and it waits for an inbox wake-up still on its way before
- * its record goes out of scope. Queues (lib/queue.c), semaphores, locks
+ * record, so a hand-off and a timeout never both win, and it waits for
+ * an inbox wake-up still on its way before its record goes out of scope. Queues (lib/queue.c), semaphores, locks
  * and conditions (lib/lock.c) are built this way. */
 #ifndef GREEN_CROSSWAIT_H
 #define GREEN_CROSSWAIT_H

@@ -270,11 +270,12 @@ int green_test_free_race(int rounds, void *(*make)(void),
     sem_init(&f.ready, 0, 0);
     sem_init(&f.go, 0, 0);
     one_cpu();
-    if (pthread_create(&th, NULL, free_race_waker, &f) != 0) {
-        return rounds;
-    }
     int failed = 0;
-    for (int i = 0; i < rounds; i++) {
+    if (pthread_create(&th, NULL, free_race_waker, &f) != 0) {
+        f.rounds = 0;
+        failed = rounds;
+    }
+    for (int i = 0; i < f.rounds; i++) {
         sem_wait(&f.ready);
         f.obj = make();
         sem_post(&f.go);
@@ -282,7 +283,9 @@ int green_test_free_race(int rounds, void *(*make)(void),
             failed++;
         }
     }
-    pthread_join(th, NULL);
+    if (f.rounds != 0) {
+        pthread_join(th, NULL);
+    }
     pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
     sem_destroy(&f.ready);
     sem_destroy(&f.go);

@@ -30,7 +30,8 @@ GREEN_EXTERN int green_future_new(green_future_t **out);
 /* Frees f and its pending callbacks: a waiter whose wait returned may
  * free it at once, even while another thread's completion has not
  * returned, unless f has done-callbacks (they run after the waiters are
- * woken). Returns 0, -EINVAL, -EBUSY (greenlets wait on it). Switching: never switches. */
+ * woken). Returns 0, -EINVAL, -EBUSY (greenlets wait on it).
+ * Switching: never switches. */
 GREEN_EXTERN int green_future_free(green_future_t *f);
 
 /* Completes f with a value / an error (err < 0) / as cancelled: waiters
