@@ -113,6 +113,11 @@ static void *hub_run(void *arg)
         if (t->ready_head == NULL) {
             if (t->nwatch == 0 && !green__signal_may_wake(t) &&
                 (t->nmaybe == 0 || !green__other_os_threads_now())) {
+                /* What a thread sent before it ended is not lost. */
+                if (__atomic_load_n(&t->remote, __ATOMIC_ACQUIRE) != NULL) {
+                    green__remote_drain(t);
+                    continue;
+                }
                 deadlock(t);
                 continue;
             }

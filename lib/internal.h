@@ -225,6 +225,9 @@ struct green__scope {
  * before the hub has set done. */
 #define GREEN__REJOIN (-0x7fff) /* a remote code: the greenlet itself is
                                    back from an OS thread of its own */
+#define GREEN__TASK_MSG (-0x7ffe) /* a remote code: a kill or release of
+                                     g's task from another OS thread, for
+                                     green__remote_task (lib/task.c) */
 struct green__remote {
     struct green__remote *next;    /* in the target thread's inbox */
     struct greenlet *g;
@@ -602,6 +605,9 @@ void green__remote_wake(struct green__remote *r);
 
 /* Delivers the inbox (the hub, each turn). */
 void green__remote_drain(struct green__thread *t);
+
+/* Set by lib/task.c: reads a GREEN__TASK_MSG record, on g's thread. */
+extern void (*green__remote_task)(struct green__remote *r);
 
 static inline void green__remote_poll(struct green__thread *t)
 {

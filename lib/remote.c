@@ -30,6 +30,8 @@
 #include "handoff.h"
 #include "rawsys.h"
 
+void (*green__remote_task)(struct green__remote *r);
+
 void green__remote_wake(struct green__remote *r)
 {
     struct green__thread *t = r->g->thread;
@@ -63,6 +65,10 @@ void green__remote_drain(struct green__thread *t)
         struct greenlet *g = r->g;
         int code = r->code;
         __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+        if (GREEN__UNLIKELY(code == GREEN__TASK_MSG)) {
+            green__remote_task(r); /* a record of the task's own */
+            continue;
+        }
         if (GREEN__UNLIKELY(code == GREEN__REJOIN)) {
             /* its old host waits for this (lib/handoff.c) */
             green__syscall(SYS_futex, &r->done, FUTEX_WAKE_PRIVATE, 1);

@@ -13,8 +13,19 @@
  * again. A task that ends while its greenlet is still on the ready queue
  * (killed before it started) is only freed once the greenlet has been
  * popped and died, which the greenlet layer reports through
- * green__greenlet_reap after the stack is given back. */
+ * green__greenlet_reap after the stack is given back.
+ *
+ * Other OS threads. A task runs on the hub of the thread that spawned it
+ * (its home), and only that thread touches its greenlet, its links and
+ * its local joiners. A greenlet of another thread that joins or waits
+ * queues a waiter record under the task's guard (lib/crosswait.h), which
+ * the task's end serves; a kill or a release from another thread (or a
+ * plain one) is a message to the home's inbox, embedded in the task, and
+ * the home does it there. A message in flight pins the task: it is freed
+ * only once every message has been read. A link added from another thread
+ * runs on the home thread when the task ends. */
 #include "internal.h"
+#include "crosswait.h"
 #include "cycle.h"
 #include "real.h"
 
@@ -42,6 +53,15 @@ struct green_task {
     void *later;                  /* spawn_later timer while g is NEW */
     void *local;                  /* the preload's record for a green
                                      pthread (green__task_local), or NULL */
+    /* For other OS threads (see the top of this file). */
+    struct green__guard guard;    /* status, links and xwaiters */
+    struct green__link xwaiters;  /* their joiners: struct green__xwait */
+    int pins;                     /* atomic: messages not yet read */
+    unsigned char kill_sent;      /* atomic: kill_msg is in flight */
+    unsigned char release_sent;   /* atomic: release_msg was sent */
+    unsigned char free_later;     /* freed when the last pin goes */
+    unsigned char served;         /* ended, and its links have run */
+    struct green__remote kill_msg, release_msg;
 };
 
 #define TASK_OF(gl) GREEN__CONTAINER(gl, struct green_task, g)
@@ -119,11 +139,15 @@ void green__task_thread_term(struct green__thread *th)
 
 static bool ended(const struct green_task *t)
 {
-    return t->status >= GREEN_TASK_DONE;
+    return __atomic_load_n(&t->status, __ATOMIC_ACQUIRE) >= GREEN_TASK_DONE;
 }
 
 static void task_free(struct green_task *t)
 {
+    if (GREEN__UNLIKELY(__atomic_load_n(&t->pins, __ATOMIC_ACQUIRE) != 0)) {
+        t->free_later = 1; /* a message of another thread still comes */
+        return;
+    }
     green__greenlet_fini(&t->g);
     task_dealloc(t);
 }
@@ -140,16 +164,33 @@ static void finish(struct green_task *t, green_task_status_t status, int err,
                    void *result)
 {
     struct green__thread *th = t->g.thread;
-    t->status = (unsigned char)status;
+    struct green__held h;
+    green__guard_take(&h, &t->guard, th);
     t->err = err;
     t->result = result;
+    __atomic_store_n(&t->status, (unsigned char)status, __ATOMIC_RELEASE);
+    struct link *links = t->links; /* a later one runs where it is added */
+    t->links = NULL;
     th->live_tasks--;
-    while (t->links != NULL) {
-        struct link *l = t->links;
-        t->links = l->next;
-        l->fn(t, l->userdata);
-        free(l);
+    if (links != NULL) {
+        green__guard_drop(&h);
+        while (links != NULL) {
+            struct link *l = links;
+            links = l->next;
+            l->fn(t, l->userdata);
+            free(l);
+        }
+        green__guard_take(&h, &t->guard, th);
     }
+    /* Joiners of other threads, like those here, after the links. */
+    t->served = 1;
+    struct green__xwait *w;
+    while (!green__xlist_empty(&t->xwaiters) &&
+           (w = green__xwait_take(&t->xwaiters, th, GREEN__XW_SERVED, false,
+                                  NULL)) != NULL) {
+        green__xwait_wake(w, th);
+    }
+    green__guard_drop(&h);
     green__waitq_wake_all(&t->joiners, 0);
     if (th->live_tasks == 0) {
         green__waitq_wake_all(&th->run_waiters, 0);
@@ -183,7 +224,7 @@ static void *task_main(void *arg)
         }
         green__hub_exit(NULL);
     }
-    t->status = GREEN_TASK_RUNNING;
+    __atomic_store_n(&t->status, GREEN_TASK_RUNNING, __ATOMIC_RELAXED);
     task_end(t, t->fn(t->arg));
 }
 
@@ -220,6 +261,42 @@ static void nostack(struct greenlet *g)
     }
 }
 
+static void release_here(struct green_task *t);
+
+/* On the home thread: a kill or a release another thread sent. */
+static void on_message(struct green__remote *r)
+{
+    struct green_task *t = TASK_OF(r->g);
+    if (r == &t->kill_msg) {
+        __atomic_store_n(&t->kill_sent, 0, __ATOMIC_RELEASE);
+        if (!ended(t)) {
+            green__task_kill(t);
+        }
+    } else {
+        release_here(t);
+    }
+    if (__atomic_sub_fetch(&t->pins, 1, __ATOMIC_ACQ_REL) == 0 &&
+        t->free_later) {
+        t->free_later = 0;
+        task_free(t);
+    }
+}
+
+/* Sends m, a message embedded in t, to t's home thread. */
+static void send_home(struct green_task *t, struct green__remote *m)
+{
+    m->g = &t->g;
+    m->code = GREEN__TASK_MSG;
+    __atomic_add_fetch(&t->pins, 1, __ATOMIC_ACQ_REL);
+    green__remote_wake(m);
+}
+
+/* Whether the caller runs on another OS thread than t's home. */
+static bool foreign(const struct green_task *t)
+{
+    return t->g.thread != green__thread_peek();
+}
+
 static int task_new(struct green_task **out, green_fn_t fn, void *arg,
                     const green_spawn_opts_t *opts)
 {
@@ -247,6 +324,13 @@ static int task_new(struct green_task **out, green_fn_t fn, void *arg,
     t->links = NULL;
     t->later = NULL;
     t->local = NULL;
+    t->guard.lock = 0;
+    green__xlist_init(&t->xwaiters);
+    t->pins = 0;
+    t->kill_sent = 0;
+    t->release_sent = 0;
+    t->free_later = 0;
+    t->served = 0;
     if (opts != NULL && opts->name != NULL &&
         greenlet_set_name(&t->g, opts->name) != 0) {
         task_dealloc(t);
@@ -254,6 +338,7 @@ static int task_new(struct green_task **out, green_fn_t fn, void *arg,
     }
     green__greenlet_reap = reap;
     green__greenlet_nostack = nostack;
+    green__remote_task = on_message;
     *out = t;
     return 0;
 }
@@ -314,12 +399,41 @@ int green__task_check(const struct green_task *t)
     return t->g.thread == green__thread_peek() ? 0 : -EPERM;
 }
 
+/* For the calls any OS thread may make on a task. */
+static int usable(const struct green_task *t)
+{
+    return t == NULL || t->released ? -EINVAL : 0;
+}
+
+/* A wait for t's end from a greenlet of another OS thread: a record under
+ * t's guard, served by finish(). No cycle check: the waits of other
+ * threads' greenlets are theirs to read. */
+static int wait_foreign(struct green_task *t, double timeout, const char *what)
+{
+    struct green__thread *me = green__thread_get();
+    if (me == NULL) {
+        return -ENOMEM;
+    }
+    struct green__held h;
+    green__guard_take(&h, &t->guard, me);
+    if (t->served) {
+        green__guard_drop(&h);
+        return 0;
+    }
+    struct green__xwait w;
+    return green__xwait_wait(&h, &t->xwaiters, &w, me, timeout,
+                             what != NULL ? what : "green_join on", t);
+}
+
 /* Waits for t to end, at most timeout seconds, in call `what` (NULL:
  * no cycle check); a wait that closes a cycle of joins and locks fails
  * with -EDEADLK or goes on as mode says (lib/cycle.h). */
 static int wait_end(struct green_task *t, double timeout, const char *what,
                     enum green__cycle_mode mode)
 {
+    if (foreign(t)) {
+        return wait_foreign(t, timeout, what);
+    }
     if (ended(t)) {
         return 0;
     }
@@ -343,17 +457,18 @@ static int wait_end(struct green_task *t, double timeout, const char *what,
 static int join(green_task_t *t, double timeout, void **result,
                 const char *what, enum green__cycle_mode mode)
 {
-    int r = green__task_check(t);
+    int r = usable(t);
     if (r != 0) {
         return r;
     }
-    if (t->joined || green__check_timeout(timeout) != 0) {
+    if (__atomic_load_n(&t->joined, __ATOMIC_RELAXED) ||
+        green__check_timeout(timeout) != 0) {
         return -EINVAL;
     }
     if ((r = wait_end(t, timeout, what, mode)) != 0) {
         return r;
     }
-    t->joined = 1;
+    __atomic_store_n(&t->joined, 1, __ATOMIC_RELAXED);
     if (result != NULL) {
         *result = t->result;
     }
@@ -389,7 +504,7 @@ void green__task_reap_all(green_task_t *const *tasks, size_t n)
 
 int green_task_wait(green_task_t *t, double timeout)
 {
-    int r = green__task_check(t);
+    int r = usable(t);
     if (r != 0 || (r = green__check_timeout(timeout)) != 0) {
         return r;
     }
@@ -425,9 +540,14 @@ int green__task_check_all(green_task_t *const *tasks, size_t n,
 
 int green_joinall(green_task_t *const *tasks, size_t n, double timeout)
 {
-    int c = green__task_check_all(tasks, n, timeout);
-    if (c != 0) {
-        return c;
+    if ((tasks == NULL && n > 0) || green__check_timeout(timeout) != 0) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int c = usable(tasks[i]);
+        if (c != 0) {
+            return c;
+        }
     }
     double deadline = green__now() + timeout;
     for (size_t i = 0; i < n; i++) {
@@ -485,13 +605,27 @@ int green__task_kill(green_task_t *t)
 
 int green_kill(green_task_t *t)
 {
-    int r = green__task_check(t);
-    return r != 0 ? r : green__task_kill(t);
+    int r = usable(t);
+    if (r != 0) {
+        return r;
+    }
+    if (!foreign(t)) {
+        return green__task_kill(t);
+    }
+    /* From another thread: the home kills it when it reads the message
+     * (a task that ends first is left as it ended). */
+    if (ended(t)) {
+        return -ESRCH;
+    }
+    if (!__atomic_exchange_n(&t->kill_sent, 1, __ATOMIC_ACQ_REL)) {
+        send_home(t, &t->kill_msg);
+    }
+    return 0;
 }
 
 int green_link(green_task_t *t, green_link_fn_t fn, void *userdata)
 {
-    int r = green__task_check(t);
+    int r = usable(t);
     if (r != 0 || fn == NULL) {
         return r != 0 ? r : -EINVAL;
     }
@@ -500,34 +634,46 @@ int green_link(green_task_t *t, green_link_fn_t fn, void *userdata)
 
 void green__task_unlink(green_task_t *t, green_link_fn_t fn, void *userdata)
 {
+    struct green__held h;
+    green__guard_take(&h, &t->guard, t->g.thread);
+    struct link *gone = NULL;
     for (struct link **p = &t->links; *p != NULL; p = &(*p)->next) {
         if ((*p)->fn == fn && (*p)->userdata == userdata) {
-            struct link *l = *p;
-            *p = l->next;
-            free(l);
-            return;
+            gone = *p;
+            *p = gone->next;
+            break;
         }
     }
+    green__guard_drop(&h);
+    free(gone);
 }
 
 int green__task_link(green_task_t *t, green_link_fn_t fn, void *userdata)
 {
-    if (ended(t)) {
-        fn(t, userdata);
-        return 0;
-    }
+    struct green__thread *me = green__thread_get();
     struct link *l = malloc(sizeof(*l));
-    if (l == NULL) {
+    if (me == NULL || l == NULL) {
+        free(l);
         return -ENOMEM;
     }
     l->fn = fn;
     l->userdata = userdata;
     l->next = NULL;
-    struct link **p = &t->links;
-    while (*p != NULL) {
-        p = &(*p)->next;
+    struct green__held h;
+    green__guard_take(&h, &t->guard, me);
+    bool now = ended(t);
+    if (!now) {
+        struct link **p = &t->links;
+        while (*p != NULL) {
+            p = &(*p)->next;
+        }
+        *p = l;
     }
-    *p = l;
+    green__guard_drop(&h);
+    if (now) { /* it has ended: here, at once */
+        free(l);
+        fn(t, userdata);
+    }
     return 0;
 }
 
@@ -570,17 +716,22 @@ green_task_t *green_current(void)
 
 green_task_status_t green_task_status(const green_task_t *t)
 {
-    return t != NULL ? (green_task_status_t)t->status : GREEN_TASK_PENDING;
+    return t != NULL ? (green_task_status_t)__atomic_load_n(&t->status,
+                                                            __ATOMIC_ACQUIRE)
+                     : GREEN_TASK_PENDING;
 }
 
 int green_task_error(const green_task_t *t)
 {
-    return t != NULL ? t->err : -EINVAL;
+    if (t == NULL) {
+        return -EINVAL;
+    }
+    return ended(t) ? t->err : 0;
 }
 
 void *green_task_result(const green_task_t *t)
 {
-    return t != NULL ? t->result : NULL;
+    return t != NULL && ended(t) ? t->result : NULL;
 }
 
 bool green_task_done(const green_task_t *t)
@@ -600,7 +751,21 @@ int green_task_set_name(green_task_t *t, const char *name)
 
 void green_task_release(green_task_t *t)
 {
-    if (t == NULL || t->released) {
+    if (t == NULL) {
+        return;
+    }
+    if (foreign(t)) { /* the home thread releases it */
+        if (!__atomic_exchange_n(&t->release_sent, 1, __ATOMIC_ACQ_REL)) {
+            send_home(t, &t->release_msg);
+        }
+        return;
+    }
+    release_here(t);
+}
+
+static void release_here(struct green_task *t)
+{
+    if (t->released) {
         return;
     }
     t->released = 1;

@@ -1071,52 +1071,199 @@ START_TEST(joinall_bad_input)
 }
 END_TEST
 
+/* --- tasks used from another OS thread ---------------------------------- */
+
+/* Another OS thread spawns two tasks on its hub and runs that hub while
+ * this thread joins, waits for, links to and kills them. */
 struct foreign {
-    sem_t spawned;  /* posted by the thread once *task is set */
-    sem_t checked;  /* posted by main when done with it */
-    green_task_t *task;
-    int spawn_ret;
-    int join_ret;
+    sem_t spawned;  /* posted by the thread once its tasks are spawned */
+    sem_t checked;  /* posted by main when done with them */
+    green_task_t *done_task, *sleeper;
+    pthread_t home;
+    int spawn_ret, sleeper_ret;
+    int link_n;        /* atomic: link callbacks run */
+    pthread_t link_in; /* the OS thread the sleeper's callback ran in */
 };
+
+static void *short_sleep_body(void *arg)
+{
+    green_sleep(0.05);
+    return arg;
+}
+
+static void foreign_link_cb(green_task_t *t, void *userdata)
+{
+    struct foreign *f = userdata;
+    if (t == f->sleeper) {
+        f->link_in = pthread_self();
+    }
+    __atomic_add_fetch(&f->link_n, 1, __ATOMIC_RELEASE);
+}
 
 static void *foreign_thread(void *arg)
 {
     struct foreign *f = arg;
-    f->spawn_ret = green_spawn(&f->task, mark_body, NULL);
+    f->home = pthread_self();
+    f->spawn_ret = green_spawn(&f->done_task, short_sleep_body, &ran);
+    if (f->spawn_ret == 0) {
+        f->spawn_ret = green_spawn(&f->sleeper, sleep_forever_body, NULL);
+    }
     sem_post(&f->spawned);
+    if (f->spawn_ret == 0) {
+        /* This hub runs both until main's kill ends the sleeper. */
+        f->sleeper_ret = green_task_wait(f->sleeper, 10.0);
+    }
     sem_wait(&f->checked);
     if (f->spawn_ret == 0) {
-        f->join_ret = green_join(f->task, GREEN_FOREVER, NULL);
-        green_task_release(f->task);
+        green_task_release(f->done_task);
+        green_task_release(f->sleeper);
     }
     return NULL;
 }
 
 START_TEST(foreign_thread_task)
 {
-    struct foreign f = {.join_ret = 1};
+    struct foreign f = {.sleeper_ret = 1};
     sem_init(&f.spawned, 0, 0);
     sem_init(&f.checked, 0, 0);
+    ck_assert_int_eq(green_sleep(0), 0); /* this thread has a hub too */
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, foreign_thread, &f), 0);
     sem_wait(&f.spawned);
     ck_assert_int_eq(f.spawn_ret, 0);
 
-    int rj = green_join(f.task, GREEN_FOREVER, NULL);
-    int rk = green_kill(f.task);
-    int ra = green_joinall(&f.task, 1, GREEN_FOREVER);
-    int rl = green_link(f.task, link_cb, NULL);
+    /* A join from here waits for the other hub to end the task. */
+    void *res = NULL;
+    ck_assert_int_eq(green_join(f.done_task, 5.0, &res), 0);
+    ck_assert_ptr_eq(res, &ran);
+    ck_assert_int_eq(green_task_status(f.done_task), GREEN_TASK_DONE);
+    ck_assert_ptr_eq(green_task_result(f.done_task), &ran);
+    ck_assert_int_eq(green_join(f.done_task, 1.0, NULL), -EINVAL); /* twice */
+    ck_assert_int_eq(green_joinall(&f.done_task, 1, 1.0), 0);
+    ck_assert_int_eq(green_kill(f.done_task), -ESRCH);
+    /* A link to an ended task runs at once, here. */
+    ck_assert_int_eq(green_link(f.done_task, foreign_link_cb, &f), 0);
+    ck_assert_int_eq(__atomic_load_n(&f.link_n, __ATOMIC_ACQUIRE), 1);
+
+    /* The sleeper: a wait times out, a link waits for its end, a kill
+     * ends it there. */
+    double t0 = green_test_now();
+    ck_assert_int_eq(green_task_wait(f.sleeper, 0.05), -ETIMEDOUT);
+    ck_assert_double_ge(green_test_now() - t0, 0.04);
+    ck_assert_int_eq(green_task_status(f.sleeper), GREEN_TASK_RUNNING);
+    ck_assert_int_eq(green_link(f.sleeper, foreign_link_cb, &f), 0);
+    ck_assert_int_eq(green_link(f.sleeper, NULL, &f), -EINVAL);
+    ck_assert_int_eq(green_kill(f.sleeper), 0);
+    int again = green_kill(f.sleeper); /* ESRCH once the home killed it */
+    ck_assert_msg(again == 0 || again == -ESRCH, "kill again: %d", again);
+    void *v = &f;
+    ck_assert_int_eq(green_task_get(f.sleeper, 5.0, &v), -ECANCELED);
+    ck_assert_ptr_eq(v, &f);
+    ck_assert_int_eq(green_task_status(f.sleeper), GREEN_TASK_CANCELLED);
+    ck_assert_int_eq(green_task_error(f.sleeper), -ECANCELED);
+    ck_assert_int_eq(green_kill(f.sleeper), -ESRCH);
+    /* Its callback ran once, in its home thread, before the end was
+     * seen here. */
+    ck_assert_int_eq(__atomic_load_n(&f.link_n, __ATOMIC_ACQUIRE), 2);
+    ck_assert(pthread_equal(f.link_in, f.home));
 
     sem_post(&f.checked);
     pthread_join(th, NULL);
-    ck_assert_int_eq(rj, -EPERM);
-    ck_assert_int_eq(rk, -EPERM);
-    ck_assert_int_eq(ra, -EPERM);
-    ck_assert_int_eq(rl, -EPERM);
-    /* The refused calls left the task to its own thread, which joined it. */
-    ck_assert_int_eq(f.join_ret, 0);
+    ck_assert_int_eq(f.sleeper_ret, 0);
     sem_destroy(&f.spawned);
     sem_destroy(&f.checked);
+}
+END_TEST
+
+/* Tasks spawned here, joined and released by another OS thread as soon
+ * as each ends: the release is the home's to do, and a handle given back
+ * the moment a join returns, while the end is still being served, frees
+ * nothing too early (ASan and valgrind check that). */
+#define HANDED 200
+
+struct handed {
+    green_task_t *tasks[HANDED];
+    int joined;             /* joins that returned 0 with the result */
+    int killed;             /* kills of the odd ones that returned 0 */
+    int gone;               /* atomic: set once the thread is through */
+};
+
+static void *handed_thread(void *arg)
+{
+    struct handed *h = arg;
+    for (int i = 0; i < HANDED; i++) {
+        if (i % 2 == 1 && green_kill(h->tasks[i]) == 0) {
+            h->killed++;
+        }
+        void *res = NULL;
+        int r = green_join(h->tasks[i], 10.0, &res);
+        if (r == 0 && (i % 2 == 1 || res == (void *)(intptr_t)i)) {
+            h->joined++;
+        }
+        green_task_release(h->tasks[i]);
+    }
+    __atomic_store_n(&h->gone, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void *handed_body(void *arg)
+{
+    green_sleep(0.0);
+    if ((intptr_t)arg % 2 == 1) {
+        green_sleep(GREEN_FOREVER); /* killed from the other thread */
+    }
+    return arg;
+}
+
+START_TEST(released_from_other_thread)
+{
+    struct handed h = {.joined = 0};
+    for (int i = 0; i < HANDED; i++) {
+        ck_assert_int_eq(
+            green_spawn(&h.tasks[i], handed_body, (void *)(intptr_t)i), 0);
+    }
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, handed_thread, &h), 0);
+    /* This hub runs them, and reads the other thread's releases. */
+    while (!__atomic_load_n(&h.gone, __ATOMIC_ACQUIRE)) {
+        ck_assert_int_eq(green_sleep(0.001), 0);
+    }
+    pthread_join(th, NULL);
+    ck_assert_int_eq(h.joined, HANDED);
+    ck_assert_int_eq(h.killed, HANDED / 2);
+    /* Every release has arrived once the hub has looked again. */
+    for (int i = 0; i < 100 && green_test_live_tasks() != 0; i++) {
+        ck_assert_int_eq(green_sleep(0.001), 0);
+    }
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
+}
+END_TEST
+
+/* A plain thread, which never made green state, kills and releases a
+ * task of this thread's hub. */
+static void *plain_kill_release(void *arg)
+{
+    green_task_t *t = arg;
+    long r = green_kill(t);
+    green_task_release(t);
+    return (void *)r;
+}
+
+START_TEST(plain_thread_kills)
+{
+    green_task_t *t;
+    ck_assert_int_eq(green_spawn(&t, sleep_forever_body, NULL), 0);
+    ck_assert_int_eq(green_sleep(0.01), 0); /* it runs, and sleeps */
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, plain_kill_release, t), 0);
+    void *r = (void *)1;
+    pthread_join(th, &r);
+    ck_assert_ptr_null(r);
+    ck_assert_int_eq(green_run(), 0); /* it ends, killed */
+    for (int i = 0; i < 100 && green_test_live_tasks() != 0; i++) {
+        ck_assert_int_eq(green_sleep(0.001), 0);
+    }
+    ck_assert_uint_eq(green_test_live_tasks(), 0);
 }
 END_TEST
 
@@ -1495,6 +1642,8 @@ Suite *green_test_task_suite(void)
     tcase_add_test(tc, bad_timeouts);
     tcase_add_test(tc, joinall_bad_input);
     tcase_add_test(tc, foreign_thread_task);
+    tcase_add_test(tc, released_from_other_thread);
+    tcase_add_test(tc, plain_thread_kills);
     tcase_add_test(tc, stack_size_limit);
     tcase_add_test(tc, spawn_out_of_memory);
     suite_add_tcase(s, tc);

@@ -25,6 +25,19 @@
  * green_task_release(). Releasing a running task detaches it: it runs on and
  * frees itself when it ends. Passing NULL for the handle spawns detached.
  *
+ * Other OS threads. A task runs on the hub of the thread that spawned it,
+ * its home. A greenlet of any other OS thread may join it, wait for it,
+ * read its outcome, link to it, kill it and release the handle; a plain
+ * thread may kill and release. A kill or a release from another thread is
+ * done by the home's hub at its next turn (green_kill() has returned 0 by
+ * then, unless the task had already ended), so the home must be running
+ * its hub for it to happen; a callback linked from another thread runs on
+ * the home thread, before that thread's joiners wake. Waits across
+ * threads are not part of the cycle check. A handle must be released
+ * before its home thread ends. green_run() counts the home's tasks only.
+ * The gather family and pools (green/gather.h, green/pool.h) take tasks
+ * of the calling thread only (-EPERM).
+ *
  * Timeouts are seconds (see GREEN_FOREVER in green/common.h). */
 #ifndef GREEN_TASK_H
 #define GREEN_TASK_H
@@ -85,16 +98,16 @@ GREEN_EXTERN int green_spawn_later(green_task_t **out, double seconds,
  * detached or already joined; bad timeout), -EDEADLK (t is the calling task,
  * or nothing could ever end t: also at once when this wait would close a
  * cycle, t waiting, itself or through others, in a join or for a lock the
- * caller holds; the cycle is logged as a warning), -EPERM (t belongs to another OS thread),
- * -ETIMEDOUT (still running at the deadline), -ECANCELED (the caller was
- * killed), -ENOMEM (the hub could not be created).
+ * caller holds; the cycle is logged as a warning), -ETIMEDOUT (still
+ * running at the deadline), -ECANCELED (the caller was killed), -ENOMEM
+ * (the hub could not be created). t may belong to another OS thread.
  * Switching: may switch. */
 GREEN_EXTERN int green_join(green_task_t *t, double timeout, void **result);
 
 /* Waits until every task in tasks[0..n) has ended, at most timeout seconds.
  * Does not count as joining them. Returns 0, or -EINVAL (tasks NULL with
- * n > 0, a NULL or detached entry, bad timeout), -EDEADLK, -EPERM,
- * -ETIMEDOUT, -ECANCELED as green_join() does.
+ * n > 0, a NULL or detached entry, bad timeout), -EDEADLK, -ETIMEDOUT,
+ * -ECANCELED as green_join() does; the tasks may be of any OS threads.
  * Switching: may switch. */
 GREEN_EXTERN int green_joinall(green_task_t *const *tasks, size_t n,
                                double timeout);
@@ -119,7 +132,8 @@ GREEN_EXTERN int green_task_get(green_task_t *t, double timeout, void **value);
 GREEN_EXTERN int green_sleep(double seconds);
 
 /* Cancels t (see the top of this file). Returns 0, or -EINVAL (t NULL),
- * -ESRCH (t has already ended), -EPERM (t belongs to another OS thread).
+ * -ESRCH (t has already ended). From another OS thread the home's hub
+ * cancels it at its next turn (see the top of this file).
  * Switching: never switches (unless a green_link() callback does: a task
  * that never started ends here, and its callbacks run at once); join t
  * to wait for its cleanup. */
@@ -131,8 +145,9 @@ typedef void (*green_link_fn_t)(green_task_t *t, void *userdata);
 /* Calls fn(t, userdata) when t ends, or at once if it already has.
  * Callbacks run in the order they were linked, on the greenlet that ended
  * the task (the task itself, or the killer of a task that never started),
- * before joiners wake; they should not block.
- * Returns 0, -EINVAL (t or fn NULL), -ENOMEM, -EPERM.
+ * before joiners wake; they should not block. One linked from another OS
+ * thread runs on t's thread, or at once in the caller if t has ended.
+ * Returns 0, -EINVAL (t or fn NULL), -ENOMEM.
  * Switching: never switches (unless fn does). */
 GREEN_EXTERN int green_link(green_task_t *t, green_link_fn_t fn,
                             void *userdata);
