@@ -8,6 +8,7 @@
 #include "green/error.h"
 #include "green/greenlet.h"
 #include "green/task.h"
+#include "green/hubs.h"
 #include "green/io.h"
 #include "green/timeout.h"
 #include "green/event.h"

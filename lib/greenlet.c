@@ -352,21 +352,36 @@ void green__greenlet_drop_stack(struct greenlet *g)
 
 /* --- public API --------------------------------------------------------- */
 
+void green__greenlet_init_for(struct greenlet *g, struct green__thread *t,
+                              greenlet_run_t run, size_t stack_size,
+                              unsigned long creator)
+{
+    memset(g, 0, sizeof(*g));
+    g->thread = t;
+    g->run = run;
+    g->stack_size = stack_size;
+    g->id = new_id();
+    g->creator = creator;
+    g->state = GREEN__NEW;
+    g->wait.prev = g->wait.next = &g->wait;
+}
+
+void green__greenlet_adopt(struct greenlet *g)
+{
+    struct green__thread *t = g->thread;
+    g->sig_mask = green__sig_inherit(t); /* as a new thread's */
+    g->host_gen = t->host_gen;
+}
+
 int green__greenlet_init(struct greenlet *g, struct green__thread *t,
                          greenlet_run_t run, struct greenlet *parent,
                          size_t stack_size)
 {
-    memset(g, 0, sizeof(*g));
-    g->thread = t;
+    unsigned long creator =
+        t->current != NULL && t->current != g ? t->current->id : 0;
+    green__greenlet_init_for(g, t, run, stack_size, creator);
     g->parent = parent;
-    g->run = run;
-    g->stack_size = stack_size;
-    g->id = new_id();
-    g->creator = t->current != NULL && t->current != g ? t->current->id : 0;
-    g->state = GREEN__NEW;
-    g->wait.prev = g->wait.next = &g->wait;
-    g->sig_mask = green__sig_inherit(t); /* as a new thread's */
-    g->host_gen = t->host_gen;
+    green__greenlet_adopt(g);
     if (parent != NULL) {
         parent->live_children++;
     }

@@ -338,6 +338,8 @@ struct green__thread {
         int pid;                   /* the process these belong to */
         bool running;              /* a poller was spawned, not ended */
     } futex;
+    int inbound;                   /* atomic: spawns other threads sent
+                                      here, not yet read (lib/task.c) */
 };
 
 /* --- thread.c ----------------------------------------------------------- */
@@ -397,6 +399,15 @@ void green__greenlet_resumed(struct green__thread *t);
 int green__greenlet_init(struct greenlet *g, struct green__thread *t,
                          greenlet_run_t run, struct greenlet *parent,
                          size_t stack_size);
+
+/* The two halves of green__greenlet_init for a greenlet made on another
+ * OS thread than t, without a parent: what any thread may write (made by
+ * the greenlet `creator`, 0 for none), then, on t, what t's state gives
+ * (its signal mask, its host generation). */
+void green__greenlet_init_for(struct greenlet *g, struct green__thread *t,
+                              greenlet_run_t run, size_t stack_size,
+                              unsigned long creator);
+void green__greenlet_adopt(struct greenlet *g);
 
 /* Switches from the running greenlet to `to` (which must not be RUNNING
  * or DEAD), starting it if NEW. The caller has already set the running
@@ -641,6 +652,13 @@ int green__task_kill(green_task_t *t);
 /* Frees the thread's slab of task records (at thread exit; every task of
  * the thread is gone or abandoned by then). */
 void green__task_thread_term(struct green__thread *t);
+
+/* --- hubs.c ------------------------------------------------------------- */
+
+/* The OS thread a task spawned with green_spawn_opts_t.hub = hub runs on
+ * (me for GREEN_HUB_SELF, or GREEN_HUB_ANY while no hub is started), or
+ * NULL if hub names none. */
+struct green__thread *green__hubs_pick(int hub, struct green__thread *me);
 
 /* green__task_check() for every task, plus the timeout: 0, -EINVAL,
  * -EPERM. */

@@ -21,13 +21,21 @@
  * queues a waiter record under the task's guard (lib/crosswait.h), which
  * the task's end serves; a kill or a release from another thread (or a
  * plain one) is a message to the home's inbox, embedded in the task, and
- * the home does it there. A message in flight pins the task: it is freed
- * only once every message has been read. A link added from another thread
- * runs on the home thread when the task ends. */
+ * the home does it there. What only other threads need (their joiners'
+ * FIFO, the message) is a side record made on first use, so that a task
+ * of one thread is no bigger than before; a message in flight keeps the
+ * task: it is freed only once the home has read it. A link added from another thread
+ * runs on the home thread when the task ends. A spawn on another hub
+ * (green/hubs.h) allocates the task where it is made, fills what any
+ * thread may, and sends it to its home as a third message, which makes
+ * it ready there; the calls above work on it at once, in the order they
+ * reach the home. */
 #include "internal.h"
 #include "crosswait.h"
 #include "cycle.h"
 #include "real.h"
+
+#include "green/hubs.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -48,20 +56,28 @@ struct green_task {
     unsigned char status;         /* green_task_status_t */
     unsigned char joined;         /* green_join() succeeded once */
     unsigned char released;       /* the caller gave the handle back */
+    unsigned char served;         /* ended, and its links have run */
+    struct green__guard guard;    /* status, links and x's FIFO, for
+                                     other OS threads */
     struct green__waitq joiners;  /* green_join()/joinall() callers */
     struct link *links;           /* callbacks to run at the end, FIFO */
     void *later;                  /* spawn_later timer while g is NEW */
     void *local;                  /* the preload's record for a green
                                      pthread (green__task_local), or NULL */
-    /* For other OS threads (see the top of this file). */
-    struct green__guard guard;    /* status, links and xwaiters */
+    struct task_x *x;             /* atomic: made on first use from
+                                     another OS thread, or NULL */
+};
+
+/* What other OS threads need of a task, made the first time one does. */
+enum { MSG_SPAWN = 1, MSG_KILL = 2, MSG_RELEASE = 4 };
+
+struct task_x {
     struct green__link xwaiters;  /* their joiners: struct green__xwait */
-    int pins;                     /* atomic: messages not yet read */
-    unsigned char kill_sent;      /* atomic: kill_msg is in flight */
-    unsigned char release_sent;   /* atomic: release_msg was sent */
-    unsigned char free_later;     /* freed when the last pin goes */
-    unsigned char served;         /* ended, and its links have run */
-    struct green__remote kill_msg, release_msg;
+    struct green__remote msg;     /* in the home's inbox while pending */
+    int pending;                  /* atomic: MSG_* not yet read */
+    unsigned char free_later;     /* to be freed once msg has been read */
+    unsigned char heap;           /* the task is malloc'd (spawned from
+                                     another thread), not the slab's */
 };
 
 #define TASK_OF(gl) GREEN__CONTAINER(gl, struct green_task, g)
@@ -115,8 +131,18 @@ static struct green_task *task_alloc(void)
 static void task_dealloc(struct green_task *t)
 {
 #ifdef GREEN__ASAN
+    free(t->x);
     free(t);
 #else
+    struct task_x *x = t->x;
+    if (GREEN__UNLIKELY(x != NULL)) {
+        bool heap = x->heap;
+        free(x);
+        if (heap) {
+            free(t);
+            return;
+        }
+    }
     struct green__thread *th = green__thread_peek();
     t->arg = th->task_slab.free;
     th->task_slab.free = t;
@@ -144,8 +170,10 @@ static bool ended(const struct green_task *t)
 
 static void task_free(struct green_task *t)
 {
-    if (GREEN__UNLIKELY(__atomic_load_n(&t->pins, __ATOMIC_ACQUIRE) != 0)) {
-        t->free_later = 1; /* a message of another thread still comes */
+    struct task_x *x = __atomic_load_n(&t->x, __ATOMIC_ACQUIRE);
+    if (GREEN__UNLIKELY(x != NULL &&
+                        __atomic_load_n(&x->pending, __ATOMIC_ACQUIRE))) {
+        x->free_later = 1; /* a message of another thread still comes */
         return;
     }
     green__greenlet_fini(&t->g);
@@ -171,7 +199,7 @@ static void finish(struct green_task *t, green_task_status_t status, int err,
     __atomic_store_n(&t->status, (unsigned char)status, __ATOMIC_RELEASE);
     struct link *links = t->links; /* a later one runs where it is added */
     t->links = NULL;
-    th->live_tasks--;
+    __atomic_store_n(&th->live_tasks, th->live_tasks - 1, __ATOMIC_RELAXED);
     if (links != NULL) {
         green__guard_drop(&h);
         while (links != NULL) {
@@ -184,9 +212,10 @@ static void finish(struct green_task *t, green_task_status_t status, int err,
     }
     /* Joiners of other threads, like those here, after the links. */
     t->served = 1;
+    struct task_x *x = __atomic_load_n(&t->x, __ATOMIC_ACQUIRE);
     struct green__xwait *w;
-    while (!green__xlist_empty(&t->xwaiters) &&
-           (w = green__xwait_take(&t->xwaiters, th, GREEN__XW_SERVED, false,
+    while (x != NULL &&
+           (w = green__xwait_take(&x->xwaiters, th, GREEN__XW_SERVED, false,
                                   NULL)) != NULL) {
         green__xwait_wake(w, th);
     }
@@ -262,33 +291,75 @@ static void nostack(struct greenlet *g)
 }
 
 static void release_here(struct green_task *t);
+static inline int task_fill(struct green_task *t, green_fn_t fn, void *arg,
+                            const green_spawn_opts_t *opts,
+                            struct green_task **out);
 
-/* On the home thread: a kill or a release another thread sent. */
+static void x_init(struct task_x *x, struct green_task *t)
+{
+    green__xlist_init(&x->xwaiters);
+    x->msg.g = &t->g;
+    x->msg.code = GREEN__TASK_MSG;
+}
+
+/* t's side record, made now if it has none; NULL if there is no memory. */
+static struct task_x *task_x(struct green_task *t)
+{
+    struct task_x *x = __atomic_load_n(&t->x, __ATOMIC_ACQUIRE);
+    if (x != NULL) {
+        return x;
+    }
+    struct task_x *made = calloc(1, sizeof(*made));
+    if (made == NULL) {
+        return NULL;
+    }
+    x_init(made, t);
+    if (__atomic_compare_exchange_n(&t->x, &x, made, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+        return made;
+    }
+    free(made); /* another thread's came first */
+    return x;
+}
+
+/* On the home thread: what other threads sent (a spawn, a kill, a
+ * release, in that order). t may be gone once this returns. */
 static void on_message(struct green__remote *r)
 {
     struct green_task *t = TASK_OF(r->g);
-    if (r == &t->kill_msg) {
-        __atomic_store_n(&t->kill_sent, 0, __ATOMIC_RELEASE);
-        if (!ended(t)) {
-            green__task_kill(t);
-        }
-    } else {
-        release_here(t);
+    struct task_x *x = t->x;
+    int bits = __atomic_exchange_n(&x->pending, 0, __ATOMIC_ACQ_REL);
+    if (bits & MSG_SPAWN) { /* made on another thread for this hub */
+        struct green__thread *th = t->g.thread;
+        __atomic_sub_fetch(&th->inbound, 1, __ATOMIC_RELAXED);
+        green__greenlet_adopt(&t->g);
+        __atomic_store_n(&th->live_tasks, th->live_tasks + 1,
+                         __ATOMIC_RELAXED);
+        green__hub_ready(&t->g);
     }
-    if (__atomic_sub_fetch(&t->pins, 1, __ATOMIC_ACQ_REL) == 0 &&
-        t->free_later) {
-        t->free_later = 0;
+    if ((bits & MSG_KILL) && !ended(t)) {
+        green__task_kill(t);
+    }
+    if (x->free_later) { /* released and gone while this was on its way */
+        x->free_later = 0;
         task_free(t);
+    } else if (bits & MSG_RELEASE) {
+        release_here(t);
     }
 }
 
-/* Sends m, a message embedded in t, to t's home thread. */
-static void send_home(struct green_task *t, struct green__remote *m)
+/* Asks t's home for what bit says; returns -ENOMEM if t's side record
+ * cannot be made. */
+static int send_home(struct green_task *t, int bit)
 {
-    m->g = &t->g;
-    m->code = GREEN__TASK_MSG;
-    __atomic_add_fetch(&t->pins, 1, __ATOMIC_ACQ_REL);
-    green__remote_wake(m);
+    struct task_x *x = task_x(t);
+    if (x == NULL) {
+        return -ENOMEM;
+    }
+    if (__atomic_fetch_or(&x->pending, bit, __ATOMIC_ACQ_REL) == 0) {
+        green__remote_wake(&x->msg);
+    }
+    return 0;
 }
 
 /* Whether the caller runs on another OS thread than t's home. */
@@ -311,6 +382,17 @@ static int task_new(struct green_task **out, green_fn_t fn, void *arg,
         return -ENOMEM;
     }
     green__greenlet_init(&t->g, th, task_main, NULL, size);
+    int r = task_fill(t, fn, arg, opts, out);
+    if (r != 0) {
+        task_dealloc(t);
+    }
+    return r;
+}
+
+/* The fields of a new task t whose greenlet is made, and the name. */
+static inline __attribute__((always_inline)) int task_fill(struct green_task *t, green_fn_t fn, void *arg,
+                     const green_spawn_opts_t *opts, struct green_task **out)
+{
     t->g.flags = GREEN__TASK;
     t->fn = fn;
     t->arg = arg;
@@ -325,16 +407,11 @@ static int task_new(struct green_task **out, green_fn_t fn, void *arg,
     t->later = NULL;
     t->local = NULL;
     t->guard.lock = 0;
-    green__xlist_init(&t->xwaiters);
-    t->pins = 0;
-    t->kill_sent = 0;
-    t->release_sent = 0;
-    t->free_later = 0;
+    t->x = NULL;
     t->served = 0;
     if (opts != NULL && opts->name != NULL &&
         greenlet_set_name(&t->g, opts->name) != 0) {
-        task_dealloc(t);
-        return -ENOMEM;
+        return -ENOMEM; /* the caller frees t */
     }
     green__greenlet_reap = reap;
     green__greenlet_nostack = nostack;
@@ -346,7 +423,8 @@ static int task_new(struct green_task **out, green_fn_t fn, void *arg,
 /* Hands the new task to the caller, or detaches it. */
 static void task_publish(struct green_task *t, green_task_t **out)
 {
-    t->g.thread->live_tasks++;
+    struct green__thread *th = t->g.thread;
+    __atomic_store_n(&th->live_tasks, th->live_tasks + 1, __ATOMIC_RELAXED);
     if (out != NULL) {
         *out = t;
     } else {
@@ -354,9 +432,58 @@ static void task_publish(struct green_task *t, green_task_t **out)
     }
 }
 
+/* A spawn on the hub of another OS thread, th. */
+static int spawn_on(struct green__thread *th, struct green__thread *me,
+                    green_task_t **out, green_fn_t fn, void *arg,
+                    const green_spawn_opts_t *opts, size_t size)
+{
+    struct green_task *t = malloc(sizeof(*t));
+    if (t == NULL) {
+        return -ENOMEM;
+    }
+    struct task_x *x = calloc(1, sizeof(*x));
+    if (x == NULL) {
+        free(t);
+        return -ENOMEM;
+    }
+    green__greenlet_init_for(&t->g, th, task_main, size, me->current->id);
+    int r = task_fill(t, fn, arg, opts, &t);
+    if (r != 0) {
+        free(x);
+        free(t);
+        return r;
+    }
+    x_init(x, t);
+    x->heap = 1;
+    t->x = x;
+    t->released = out == NULL; /* detached: it frees itself at its end */
+    __atomic_add_fetch(&th->inbound, 1, __ATOMIC_RELAXED);
+    send_home(t, MSG_SPAWN);
+    if (out != NULL) {
+        *out = t;
+    }
+    return 0;
+}
+
 int green_spawn_ex(green_task_t **out, green_fn_t fn, void *arg,
                    const green_spawn_opts_t *opts)
 {
+    if (opts != NULL && opts->hub != GREEN_HUB_SELF) {
+        size_t size;
+        struct green__thread *me = green__thread_get();
+        struct green__thread *th =
+            me != NULL ? green__hubs_pick(opts->hub, me) : NULL;
+        if (fn == NULL || green__stack_size(opts->stack_size, &size) != 0 ||
+            (me != NULL && th == NULL)) {
+            return -EINVAL;
+        }
+        if (me == NULL) {
+            return -ENOMEM;
+        }
+        if (th != me) {
+            return spawn_on(th, me, out, fn, arg, opts, size);
+        }
+    }
     struct green_task *t;
     int r = task_new(&t, fn, arg, opts);
     if (r != 0) {
@@ -415,13 +542,17 @@ static int wait_foreign(struct green_task *t, double timeout, const char *what)
         return -ENOMEM;
     }
     struct green__held h;
+    struct task_x *x = task_x(t);
+    if (x == NULL) {
+        return -ENOMEM;
+    }
     green__guard_take(&h, &t->guard, me);
     if (t->served) {
         green__guard_drop(&h);
         return 0;
     }
     struct green__xwait w;
-    return green__xwait_wait(&h, &t->xwaiters, &w, me, timeout,
+    return green__xwait_wait(&h, &x->xwaiters, &w, me, timeout,
                              what != NULL ? what : "green_join on", t);
 }
 
@@ -617,10 +748,7 @@ int green_kill(green_task_t *t)
     if (ended(t)) {
         return -ESRCH;
     }
-    if (!__atomic_exchange_n(&t->kill_sent, 1, __ATOMIC_ACQ_REL)) {
-        send_home(t, &t->kill_msg);
-    }
-    return 0;
+    return send_home(t, MSG_KILL);
 }
 
 int green_link(green_task_t *t, green_link_fn_t fn, void *userdata)
@@ -755,9 +883,7 @@ void green_task_release(green_task_t *t)
         return;
     }
     if (foreign(t)) { /* the home thread releases it */
-        if (!__atomic_exchange_n(&t->release_sent, 1, __ATOMIC_ACQ_REL)) {
-            send_home(t, &t->release_msg);
-        }
+        send_home(t, MSG_RELEASE); /* no memory: it is left to its home */
         return;
     }
     release_here(t);

@@ -50,11 +50,16 @@
 
 int green__own_threads;
 
+/* Set on the runtime's own threads: the count of others leaves them out
+ * once, not twice. */
+static __thread bool own_caller;
+
 struct start {
     void *(*fn)(void *);
     void *arg;
     char name[16];
     int named;                    /* 1 once the thread has its name */
+    bool counted;                 /* in green__own_threads */
 };
 
 static void *os_thread_main(void *p)
@@ -67,13 +72,16 @@ static void *os_thread_main(void *p)
     __atomic_store_n(&((struct start *)p)->named, 1, __ATOMIC_RELEASE);
     green__syscall(SYS_futex, &((struct start *)p)->named,
                    FUTEX_WAKE_PRIVATE, 1);
+    own_caller = s.counted;
     void *r = s.fn(s.arg);
-    __atomic_fetch_sub(&green__own_threads, 1, __ATOMIC_RELAXED);
+    if (s.counted) {
+        __atomic_fetch_sub(&green__own_threads, 1, __ATOMIC_RELAXED);
+    }
     return r;
 }
 
-int green__os_thread(const char *name, void *(*fn)(void *), void *arg,
-                     size_t stack_size)
+static int os_thread(const char *name, void *(*fn)(void *), void *arg,
+                     size_t stack_size, bool counted)
 {
     struct start *s = malloc(sizeof(*s));
     if (s == NULL) {
@@ -82,6 +90,7 @@ int green__os_thread(const char *name, void *(*fn)(void *), void *arg,
     s->fn = fn;
     s->arg = arg;
     s->named = 0;
+    s->counted = counted;
     strncpy(s->name, name, sizeof(s->name) - 1);
     s->name[sizeof(s->name) - 1] = '\0';
     pthread_attr_t attr;
@@ -95,13 +104,13 @@ int green__os_thread(const char *name, void *(*fn)(void *), void *arg,
     sigset_t all, old;
     sigfillset(&all);
     GREEN_REAL(pthread_sigmask)(SIG_SETMASK, &all, &old);
-    __atomic_fetch_add(&green__own_threads, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&green__own_threads, counted, __ATOMIC_RELAXED);
     pthread_t t;
     int r = GREEN_REAL(pthread_create)(&t, &attr, os_thread_main, s);
     GREEN_REAL(pthread_sigmask)(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (r != 0) {
-        __atomic_fetch_sub(&green__own_threads, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&green__own_threads, counted, __ATOMIC_RELAXED);
         free(s);
         return -r;
     }
@@ -110,6 +119,17 @@ int green__os_thread(const char *name, void *(*fn)(void *), void *arg,
     }
     free(s);
     return 0;
+}
+
+int green__os_thread(const char *name, void *(*fn)(void *), void *arg,
+                     size_t stack_size)
+{
+    return os_thread(name, fn, arg, stack_size, true);
+}
+
+int green__os_thread_waking(const char *name, void *(*fn)(void *), void *arg)
+{
+    return os_thread(name, fn, arg, 0, false);
 }
 
 /* The answer, and when (coarse milliseconds) it was read. */
@@ -128,11 +148,13 @@ bool green__other_os_threads(void)
 bool green__other_os_threads_now(void)
 {
     long now = (long)(green__coarse_now() * 1e3);
-    /* /proc/self/task links its parent, itself and one entry per thread. */
+    /* /proc/self/task links its parent, itself and one entry per thread;
+     * the caller is one of them (of the runtime's own, counted in
+     * green__own_threads, on a hub of green/hubs.h). */
     struct stat st;
     long r = green__syscall(SYS_newfstatat, AT_FDCWD, "/proc/self/task",
                             &st, 0);
-    int others = r == 0 && (long)st.st_nlink - 2 - 1 -
+    int others = r == 0 && (long)st.st_nlink - 2 - (own_caller ? 0 : 1) -
                                __atomic_load_n(&green__own_threads,
                                                __ATOMIC_RELAXED) > 0;
     if (r != 0) {

@@ -25,6 +25,12 @@ extern int green__own_threads;
 int green__os_thread(const char *name, void *(*fn)(void *), void *arg,
                      size_t stack_size);
 
+/* The same for a thread whose greenlets may wake others' (a hub of
+ * green/hubs.h), with libc's default stack: it is not counted in
+ * green__own_threads, so it is one of the threads beside which a wait
+ * that another OS thread may end is not a deadlock. */
+int green__os_thread_waking(const char *name, void *(*fn)(void *), void *arg);
+
 /* Work for the pool: run(j) is called on a worker, fills ret and err (or
  * whatever the caller put around the record) and returns. */
 struct green__job {

@@ -12,6 +12,7 @@
     X(greenlet)              \
     X(hub)                   \
     X(task)                  \
+    X(hubs)                  \
     X(io)                    \
     X(event)                 \
     X(future)                \

@@ -69,6 +69,9 @@ typedef enum {
 typedef struct {
     const char *name;  /* for diagnostics; copied */
     size_t stack_size; /* 0: the default (see greenlet_new) */
+    int hub;           /* where it runs (green/hubs.h): GREEN_HUB_SELF (0,
+                          the caller's hub), GREEN_HUB_ANY, or a started
+                          hub's number, 1 to green_hubs_count() - 1 */
 } green_spawn_opts_t;
 
 /* Spawns fn(arg) as a task on the calling thread's hub.
@@ -80,7 +83,9 @@ typedef struct {
 GREEN_EXTERN int green_spawn(green_task_t **out, green_fn_t fn, void *arg);
 
 /* green_spawn() with options (opts may be NULL). Also -EINVAL if the stack
- * size is over 1 GiB. Switching: never switches. */
+ * size is over 1 GiB or hub names no hub. A task spawned on another hub
+ * starts when that hub's thread reads the spawn; green_run() of the
+ * caller's thread does not wait for it. Switching: never switches. */
 GREEN_EXTERN int green_spawn_ex(green_task_t **out, green_fn_t fn, void *arg,
                                 const green_spawn_opts_t *opts);
 
