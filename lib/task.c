@@ -20,16 +20,16 @@
  * its local joiners. A greenlet of another thread that joins or waits
  * queues a waiter record under the task's guard (lib/crosswait.h), which
  * the task's end serves; a kill or a release from another thread (or a
- * plain one) is a message to the home's inbox, embedded in the task, and
- * the home does it there. What only other threads need (their joiners'
- * FIFO, the message) is a side record made on first use, so that a task
- * of one thread is no bigger than before; a message in flight keeps the
- * task: it is freed only once the home has read it. A link added from another thread
- * runs on the home thread when the task ends. A spawn on another hub
- * (green/hubs.h) allocates the task where it is made, fills what any
- * thread may, and sends it to its home as a third message, which makes
- * it ready there; the calls above work on it at once, in the order they
- * reach the home. */
+ * plain one) is a bit of a message to the home's inbox, and the home
+ * does it there. What only other threads need (their joiners' FIFO, the
+ * message and its bits) is a side record made on first use, so that a
+ * task of one thread is hardly bigger than before; a message in flight
+ * keeps the task: it is freed only once the home has read it. A link
+ * added from another thread runs on the home thread when the task ends.
+ * A spawn on another hub (green/hubs.h) allocates the task where it is
+ * made, fills what any thread may, and sets the message's spawn bit, on
+ * which the home makes it ready; the calls above work on it at once,
+ * and the home reads a spawn before a kill before a release. */
 #include "internal.h"
 #include "crosswait.h"
 #include "cycle.h"
