@@ -390,8 +390,9 @@ static int task_new(struct green_task **out, green_fn_t fn, void *arg,
 }
 
 /* The fields of a new task t whose greenlet is made, and the name. */
-static inline __attribute__((always_inline)) int task_fill(struct green_task *t, green_fn_t fn, void *arg,
-                     const green_spawn_opts_t *opts, struct green_task **out)
+static inline __attribute__((always_inline)) int
+task_fill(struct green_task *t, green_fn_t fn, void *arg,
+          const green_spawn_opts_t *opts, struct green_task **out)
 {
     t->g.flags = GREEN__TASK;
     t->fn = fn;
