@@ -12,7 +12,8 @@
  *
  * The table of hubs is written only by a start or a stop, one at a time
  * (`busy`), and read by spawns, which see either no hubs or all of them:
- * `count` is stored last on start and first on stop. */
+ * `count` is stored last on start and first on stop. A forked child
+ * starts with one hub. */
 #include "internal.h"
 
 #include <pthread.h>
@@ -90,6 +91,20 @@ static void stop_hubs(int n)
     table = NULL;
 }
 
+/* A forked child has only the thread that forked: one hub, its own. The
+ * table, whose threads are not there, is left as it was. */
+static void fork_child(void)
+{
+    table = NULL;
+    __atomic_store_n(&count, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&busy, 0, __ATOMIC_RELAXED);
+}
+
+static void register_fork(void)
+{
+    pthread_atfork(NULL, NULL, fork_child);
+}
+
 static bool take_busy(void)
 {
     int zero = 0;
@@ -147,6 +162,8 @@ int green_hubs_start(int n)
         stop_hubs(made); /* none is left running */
     }
     if (r == 0 && n > 1) {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        pthread_once(&once, register_fork);
         __atomic_store_n(&count, n, __ATOMIC_RELEASE);
     }
     __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);

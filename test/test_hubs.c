@@ -2,7 +2,7 @@
 /* The hubs suite (include/green/hubs.h): starting and stopping hubs on OS
  * threads of the runtime's own, tasks spawned on a hub by number or on
  * the least loaded one (GREEN_HUB_ANY), killed before they ran, detached,
- * named, and the errors of bad input.
+ * named; a forked child's one hub; and the errors of bad input.
  *
  * Task bodies never call ck_assert (see test_task.c): they record what
  * they saw and the root checks. */
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -251,6 +252,37 @@ START_TEST(default_count)
 }
 END_TEST
 
+START_TEST(fork_child_one_hub)
+{
+    /* The child of a process with hubs has its own thread's only. Not
+     * under valgrind, whose child reports the table it inherited (and
+     * leaves, as its threads are not there) as lost. */
+    if (green_test_valgrind()) {
+        return;
+    }
+    ck_assert_int_eq(green_hubs_start(2), 2);
+    pid_t pid = fork();
+    ck_assert_int_ne(pid, -1);
+    if (pid == 0) {
+        int ok = green_hubs_count() == 1;
+        green_task_t *t = NULL;
+        green_spawn_opts_t o = {.hub = GREEN_HUB_ANY};
+        void *r = NULL;
+        ok = ok && green_spawn_ex(&t, tid_body, NULL, &o) == 0 &&
+             green_join(t, 5.0, &r) == 0 && (long)(intptr_t)r == tid_now();
+        o.hub = 1;
+        ok = ok && green_spawn_ex(&t, tid_body, NULL, &o) == -EINVAL;
+        _exit(ok ? 0 : 1);
+    }
+    int status = -1;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child status %d", status);
+    ck_assert_int_eq(green_hubs_count(), 2);
+    ck_assert_int_eq(green_hubs_stop(), 0);
+}
+END_TEST
+
 Suite *green_test_hubs_suite(void)
 {
     Suite *s = suite_create("hubs");
@@ -261,6 +293,7 @@ Suite *green_test_hubs_suite(void)
     tcase_add_test(tc, any_spreads);
     tcase_add_test(tc, kill_detach_name);
     tcase_add_test(tc, default_count);
+    tcase_add_test(tc, fork_child_one_hub);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -10,7 +10,8 @@
  * to, killed and released from any OS thread (green/task.h), and the
  * objects of green/lock.h, event.h, future.h and queue.h work between
  * greenlets of any hubs. green_spawn() and green_spawn_ex() without .hub
- * spawn on the caller's hub, as before. */
+ * spawn on the caller's hub, as before. A forked child has one hub, its
+ * own thread's. */
 #ifndef GREEN_HUBS_H
 #define GREEN_HUBS_H
 
