@@ -22,6 +22,7 @@
 #include <stdlib.h>
 
 #include "config.h"
+#include "real.h"
 #include "scheduler.h"
 #include "green/event.h"
 #include "green/hubs.h"
@@ -39,14 +40,39 @@ static int count;                 /* atomic: 0 or 1 while none is started */
 static int busy;                  /* atomic: a start or stop is under way */
 static unsigned next_pick;        /* atomic: where a tie starts */
 
+/* Waits for e, shielded from kills and timeout scopes: what the event
+ * says must have happened before the caller goes on. */
+static void wait_surely(green_event_t *e)
+{
+    struct greenlet *self = greenlet_current();
+    unsigned char shield = self->flags & GREEN__SHIELD;
+    self->flags |= GREEN__SHIELD;
+    while (green_event_wait(e, GREEN_FOREVER) != 0) {
+        green_sleep(0.001); /* -ENOMEM or a deadlock report: again */
+    }
+    self->flags = (unsigned char)((self->flags & ~GREEN__SHIELD) | shield);
+}
+
 static void *hub_main(void *arg)
 {
     struct hub *h = arg;
-    h->t = green__hub_thread();
+    struct green__thread *t = green__hub_thread();
+    h->t = t;
     green_event_set(h->started);
-    if (h->t != NULL) {
-        green_event_wait(h->stop, GREEN_FOREVER); /* the hub runs tasks */
-        green_run();
+    if (t != NULL) {
+        wait_surely(h->stop); /* the hub runs tasks meanwhile */
+        /* Its tasks to their end (or until nothing could end them:
+         * -EDEADLK), and what was sent before the stop (spawns, kills,
+         * releases still in the inbox) read first. */
+        for (;;) {
+            int r = green_run();
+            if (r != -ENOMEM &&
+                __atomic_load_n(&t->inbound, __ATOMIC_ACQUIRE) == 0 &&
+                __atomic_load_n(&t->remote, __ATOMIC_ACQUIRE) == NULL) {
+                break;
+            }
+            green_sleep(0.001);
+        }
     }
     green_event_set(h->ended); /* h may be freed from here on */
     return NULL;
@@ -84,7 +110,7 @@ static void stop_hubs(int n)
         green_event_set(table[i].stop);
     }
     for (int i = 1; i < n; i++) {
-        green_event_wait(table[i].ended, GREEN_FOREVER);
+        wait_surely(table[i].ended);
         free_hub(&table[i]);
     }
     free(table);
@@ -145,11 +171,11 @@ int green_hubs_start(int n)
         snprintf(name, sizeof(name), "green-hub-%d", made);
         int e = green__os_thread_waking(name, hub_main, h);
         if (e == 0) {
-            e = green_event_wait(h->started, GREEN_FOREVER);
-        }
-        if (e == 0 && h->t == NULL) {
-            e = -ENOMEM; /* it could not make its hub */
-            green_event_wait(h->ended, GREEN_FOREVER);
+            wait_surely(h->started);
+            if (h->t == NULL) {
+                e = -ENOMEM; /* it could not make its hub */
+                wait_surely(h->ended);
+            }
         }
         if (e != 0) {
             free_hub(h);
@@ -163,7 +189,7 @@ int green_hubs_start(int n)
     }
     if (r == 0 && n > 1) {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
-        pthread_once(&once, register_fork);
+        GREEN_REAL(pthread_once)(&once, register_fork);
         __atomic_store_n(&count, n, __ATOMIC_RELEASE);
     }
     __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);

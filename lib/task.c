@@ -362,10 +362,17 @@ static int send_home(struct green_task *t, int bit)
     return 0;
 }
 
-/* Whether the caller runs on another OS thread than t's home. */
+/* Whether the caller runs on another OS thread than t's home, or t was
+ * spawned here from another thread and the home has not read the spawn
+ * yet (its kill and release must then come after the spawn). */
 static bool foreign(const struct green_task *t)
 {
-    return t->g.thread != green__thread_peek();
+    if (t->g.thread != green__thread_peek()) {
+        return true;
+    }
+    struct task_x *x = __atomic_load_n(&t->x, __ATOMIC_ACQUIRE);
+    return GREEN__UNLIKELY(x != NULL) &&
+           (__atomic_load_n(&x->pending, __ATOMIC_ACQUIRE) & MSG_SPAWN);
 }
 
 static int task_new(struct green_task **out, green_fn_t fn, void *arg,

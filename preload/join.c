@@ -36,7 +36,12 @@ static int join_wait(struct gthread *th, clockid_t clock,
                 break;
             }
         }
-        r = green__task_join(th->task, left, "pthread_join on");
+        /* Only this OS thread's: the end of a joined green pthread (its
+         * stack, its record) is its home's to undo. */
+        r = green__task_check(th->task);
+        if (r == 0) {
+            r = green__task_join(th->task, left, "pthread_join on");
+        }
         /* The hub's clock is monotonic; the deadline's may be another. */
     } while ((r == -EINTR && !green__cancel_woken()) ||
              (r == -ETIMEDOUT && abs != NULL));

@@ -192,6 +192,18 @@ static void *hold_body(void *arg)
     return NULL;
 }
 
+/* On hub 1, before that hub has read the spawn of `handed`: kills and
+ * releases it there, which must wait for the spawn. */
+static green_task_t *handed;
+
+static void *hold_then_kill_body(void *arg)
+{
+    sem_wait(arg);
+    int r = green_kill(handed);
+    green_task_release(handed);
+    return (void *)(intptr_t)r;
+}
+
 static void *stop_body(void *arg)
 {
     (void)arg;
@@ -225,6 +237,18 @@ START_TEST(kill_detach_name)
     for (int i = 0; i < 10; i++) {
         ck_assert_int_eq(green_spawn_ex(NULL, count_body, NULL, &o), 0);
     }
+    /* Killed and released on its own hub before that hub read the spawn:
+     * it never runs, and nothing of it is used after it is freed. */
+    sem_init(&hold, 0, 0);
+    ck_assert_int_eq(green_spawn_ex(&hl, hold_then_kill_body, &hold, &o), 0);
+    ck_assert_int_eq(green_sleep(0.05), 0);
+    ck_assert_int_eq(green_spawn_ex(&handed, count_body, NULL, &o), 0);
+    sem_post(&hold);
+    void *kr = (void *)1;
+    ck_assert_int_eq(green_join(hl, 5.0, &kr), 0);
+    ck_assert_ptr_null(kr);
+    green_task_release(hl);
+    sem_destroy(&hold);
     /* A hub cannot stop the hubs. */
     green_task_t *s;
     ck_assert_int_eq(green_spawn_ex(&s, stop_body, NULL, &o), 0);

@@ -33,8 +33,11 @@
  * then, unless the task had already ended), so the home must be running
  * its hub for it to happen; a callback linked from another thread runs on
  * the home thread, before that thread's joiners wake. Waits across
- * threads are not part of the cycle check. A handle must be released
- * before its home thread ends. green_run() counts the home's tasks only.
+ * threads are not part of the cycle check, and the home's hub does not
+ * know that another thread may kill one of its tasks: a home whose every
+ * greenlet waits for its own tasks only (green_run(), a join) with no fd
+ * or timer left reports a deadlock. A handle must be released before its
+ * home thread ends. green_run() counts the home's tasks only.
  * The gather family and pools (green/gather.h, green/pool.h) take tasks
  * of the calling thread only (-EPERM).
  *
