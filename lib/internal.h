@@ -653,6 +653,10 @@ int green__task_kill(green_task_t *t);
  * the thread is gone or abandoned by then). */
 void green__task_thread_term(struct green__thread *t);
 
+/* For the tests: the tasks t's spawns allocated that are not freed yet
+ * (under ASan, the whole process's). */
+size_t green__task_records(const struct green__thread *t);
+
 /* --- hubs.c ------------------------------------------------------------- */
 
 /* The OS thread a task spawned with green_spawn_opts_t.hub = hub runs on

@@ -90,6 +90,10 @@ struct task_x {
  * stale handle is still caught. */
 #define SLAB_N 64
 
+#ifdef GREEN__ASAN
+static size_t asan_records; /* atomic: tasks of task_alloc not yet freed */
+#endif
+
 #ifndef GREEN__ASAN
 struct slab_chunk {
     struct slab_chunk *next;
@@ -104,7 +108,11 @@ struct slab_chunk {
 static struct green_task *task_alloc(void)
 {
 #ifdef GREEN__ASAN
-    return malloc(sizeof(struct green_task));
+    struct green_task *t = malloc(sizeof(struct green_task));
+    if (t != NULL) {
+        __atomic_add_fetch(&asan_records, 1, __ATOMIC_RELAXED);
+    }
+    return t;
 #else
     struct green__thread *th = green__thread_get();
     if (GREEN__UNLIKELY(th == NULL)) {
@@ -131,6 +139,9 @@ static struct green_task *task_alloc(void)
 static void task_dealloc(struct green_task *t)
 {
 #ifdef GREEN__ASAN
+    if (t->x == NULL || !t->x->heap) {
+        __atomic_sub_fetch(&asan_records, 1, __ATOMIC_RELAXED);
+    }
     free(t->x);
     free(t);
 #else
@@ -146,6 +157,25 @@ static void task_dealloc(struct green_task *t)
     struct green__thread *th = green__thread_peek();
     t->arg = th->task_slab.free;
     th->task_slab.free = t;
+#endif
+}
+
+size_t green__task_records(const struct green__thread *th)
+{
+#ifdef GREEN__ASAN
+    (void)th;
+    return __atomic_load_n(&asan_records, __ATOMIC_RELAXED);
+#else
+    size_t n = 0;
+    for (const struct slab_chunk *c = th->task_slab.chunks; c != NULL;
+         c = c->next) {
+        n += SLAB_N;
+    }
+    for (const struct green_task *t = th->task_slab.free; t != NULL;
+         t = t->arg) {
+        n--;
+    }
+    return n;
 #endif
 }
 
@@ -662,14 +692,15 @@ int green_task_get(green_task_t *t, double timeout, void **value)
     return t->err;
 }
 
-int green__task_check_all(green_task_t *const *tasks, size_t n,
-                          double timeout)
+/* The arguments of a call on tasks[0..n), each checked by check. */
+static int check_all(green_task_t *const *tasks, size_t n, double timeout,
+                     int (*check)(const struct green_task *))
 {
     if ((tasks == NULL && n > 0) || green__check_timeout(timeout) != 0) {
         return -EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
-        int r = green__task_check(tasks[i]);
+        int r = check(tasks[i]);
         if (r != 0) {
             return r;
         }
@@ -677,16 +708,17 @@ int green__task_check_all(green_task_t *const *tasks, size_t n,
     return 0;
 }
 
+int green__task_check_all(green_task_t *const *tasks, size_t n,
+                          double timeout)
+{
+    return check_all(tasks, n, timeout, green__task_check);
+}
+
 int green_joinall(green_task_t *const *tasks, size_t n, double timeout)
 {
-    if ((tasks == NULL && n > 0) || green__check_timeout(timeout) != 0) {
-        return -EINVAL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int c = usable(tasks[i]);
-        if (c != 0) {
-            return c;
-        }
+    int c = check_all(tasks, n, timeout, usable);
+    if (c != 0) {
+        return c;
     }
     double deadline = green__now() + timeout;
     for (size_t i = 0; i < n; i++) {

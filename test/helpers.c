@@ -220,6 +220,12 @@ int green_test_guard_markers(void)
     return green__stack_guard_mode() == 1;
 }
 
+size_t green_test_task_records(void)
+{
+    struct green__thread *t = green__thread_peek();
+    return t == NULL ? 0 : green__task_records(t);
+}
+
 size_t green_test_live_tasks(void)
 {
     struct green__thread *t = green__thread_peek();

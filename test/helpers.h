@@ -87,6 +87,9 @@ void green_test_child_deadline(unsigned seconds);
 /* Tasks of the calling thread spawned and not ended (0 without state). */
 size_t green_test_live_tasks(void);
 
+/* Tasks spawned on this thread's hub whose memory is not freed yet. */
+size_t green_test_task_records(void);
+
 /* Whether stack guards are page-table markers here (Linux 6.13+, not
  * under qemu-user): only then can 100,000 stacks coexist within the
  * default vm.max_map_count. Allocates and frees one stack to find out. */
