@@ -151,9 +151,20 @@ void green__xwait_settle(struct green__xwait *w, const char *what,
     g->flags = (unsigned char)((g->flags & ~GREEN__SHIELD) | shield);
 }
 
+void (*green__xwait_leaving_hook)(const void *obj);
+
 int green__xwait_wait(struct green__held *h, struct green__link *l,
                       struct green__xwait *w, struct green__thread *t,
                       double timeout, const char *what, const void *obj)
+{
+    return green__xwait_wait_left(h, l, w, t, timeout, what, obj, NULL,
+                                  NULL);
+}
+
+int green__xwait_wait_left(struct green__held *h, struct green__link *l,
+                           struct green__xwait *w, struct green__thread *t,
+                           double timeout, const char *what, const void *obj,
+                           green__xwait_left_fn left, void *arg)
 {
     struct green__guard *g = h->guard;
     int r = green__xwait_push(l, w, t);
@@ -177,9 +188,16 @@ int green__xwait_wait(struct green__held *h, struct green__link *l,
     int state = green__xwait_end(w);
     if (state == GREEN__XW_LEAVING) {
         /* Still queued, so the object is still there. */
+        if (GREEN__UNLIKELY(green__xwait_leaving_hook != NULL)) {
+            green__xwait_leaving_hook(obj);
+        }
         green__guard_take(h, g, t);
         green__link_remove(&w->link);
+        struct green__remote *send = left != NULL ? left(arg) : NULL;
         green__guard_drop(h);
+        if (send != NULL) { /* the object may be gone once it is sent */
+            green__remote_wake(send);
+        }
         return r;
     }
     /* Served: the object may be gone already; only our record is ours. */

@@ -139,6 +139,24 @@ int green__xwait_wait(struct green__held *h, struct green__link *l,
                       struct green__xwait *w, struct green__thread *t,
                       double timeout, const char *what, const void *obj);
 
+/* Called by a waiter that took itself out of an object's FIFO (its park
+ * ended otherwise), with the guard still held: returns an inbox record to
+ * send once the guard is let go, or NULL. The object may be freed the
+ * moment that record arrives, so nothing of it is read after. */
+typedef struct green__remote *(*green__xwait_left_fn)(void *arg);
+
+/* green__xwait_wait, and left(arg) as above once w took itself out. */
+int green__xwait_wait_left(struct green__held *h, struct green__link *l,
+                           struct green__xwait *w, struct green__thread *t,
+                           double timeout, const char *what, const void *obj,
+                           green__xwait_left_fn left, void *arg);
+
+/* For the unit tests only: called, when not NULL, by a waiter whose park
+ * ended otherwise, after it marked its record leaving and before it takes
+ * the guard to take the record out, the one moment an object's waker and
+ * its freer may meet a record that is still queued. */
+extern void (*green__xwait_leaving_hook)(const void *obj);
+
 static inline void green__xlist_init(struct green__link *l)
 {
     l->next = l->prev = l;

@@ -54,7 +54,7 @@ struct green_task {
     int err;                      /* 0, or the error once FAILED/CANCELLED */
     int fail;                     /* set by green_fail() while running */
     unsigned char status;         /* green_task_status_t */
-    unsigned char joined;         /* green_join() succeeded once */
+    unsigned char joined;         /* atomic: JOIN_* */
     unsigned char released;       /* the caller gave the handle back */
     unsigned char served;         /* ended, and its links have run */
     struct green__guard guard;    /* status, links and x's FIFO, for
@@ -68,14 +68,19 @@ struct green_task {
                                      another OS thread, or NULL */
 };
 
+/* A task's joins: none yet, one waiting, one that succeeded. */
+enum { JOIN_NONE, JOIN_WAITING, JOIN_DONE };
+
 /* What other OS threads need of a task, made the first time one does. */
-enum { MSG_SPAWN = 1, MSG_KILL = 2, MSG_RELEASE = 4 };
+enum { MSG_SPAWN = 1, MSG_KILL = 2, MSG_RELEASE = 4, MSG_FREE = 8 };
 
 struct task_x {
     struct green__link xwaiters;  /* their joiners: struct green__xwait */
     struct green__remote msg;     /* in the home's inbox while pending */
     int pending;                  /* atomic: MSG_* not yet read */
-    unsigned char free_later;     /* to be freed once msg has been read */
+    unsigned char free_later;     /* under the guard: to be freed once
+                                     msg has been read and xwaiters is
+                                     empty (MSG_FREE: it is now) */
     unsigned char heap;           /* the task is malloc'd (spawned from
                                      another thread), not the slab's */
 };
@@ -198,12 +203,39 @@ static bool ended(const struct green_task *t)
     return __atomic_load_n(&t->status, __ATOMIC_ACQUIRE) >= GREEN_TASK_DONE;
 }
 
+/* On t's home: whether another thread still needs t's memory, a message
+ * on its way or a joiner whose wait ended otherwise (a timeout, a kill)
+ * and who has yet to take its record out. If so, t is freed by
+ * on_message once that is over. */
+static bool x_busy(struct green_task *t, struct task_x *x)
+{
+    struct green__held h;
+    green__guard_take(&h, &t->guard, green__thread_peek());
+    bool busy = __atomic_load_n(&x->pending, __ATOMIC_ACQUIRE) != 0 ||
+                !green__xlist_empty(&x->xwaiters);
+    x->free_later = busy;
+    green__guard_drop(&h);
+    return busy;
+}
+
+/* A foreign joiner took its record out of t's FIFO (green__xwait_wait_left,
+ * guard held): the last one out of a task that was to be freed asks the
+ * home to free it now. */
+static struct green__remote *x_left(void *arg)
+{
+    struct green_task *t = arg;
+    struct task_x *x = t->x;
+    if (!x->free_later || !green__xlist_empty(&x->xwaiters) ||
+        __atomic_fetch_or(&x->pending, MSG_FREE, __ATOMIC_ACQ_REL) != 0) {
+        return NULL; /* not yet; or a message on its way will do it */
+    }
+    return &x->msg;
+}
+
 static void task_free(struct green_task *t)
 {
     struct task_x *x = __atomic_load_n(&t->x, __ATOMIC_ACQUIRE);
-    if (GREEN__UNLIKELY(x != NULL &&
-                        __atomic_load_n(&x->pending, __ATOMIC_ACQUIRE))) {
-        x->free_later = 1; /* a message of another thread still comes */
+    if (GREEN__UNLIKELY(x != NULL) && x_busy(t, x)) {
         return;
     }
     green__greenlet_fini(&t->g);
@@ -370,8 +402,7 @@ static void on_message(struct green__remote *r)
     if ((bits & MSG_KILL) && !ended(t)) {
         green__task_kill(t);
     }
-    if (x->free_later) { /* released and gone while this was on its way */
-        x->free_later = 0;
+    if (x->free_later) { /* released and gone while others needed it */
         task_free(t);
     } else if (bits & MSG_RELEASE) {
         release_here(t);
@@ -438,7 +469,7 @@ task_fill(struct green_task *t, green_fn_t fn, void *arg,
     t->err = 0;
     t->fail = 0;
     t->status = GREEN_TASK_PENDING;
-    t->joined = 0;
+    t->joined = JOIN_NONE;
     t->released = 0;
     green__waitq_init(&t->joiners);
     t->links = NULL;
@@ -590,8 +621,9 @@ static int wait_foreign(struct green_task *t, double timeout, const char *what)
         return 0;
     }
     struct green__xwait w;
-    return green__xwait_wait(&h, &x->xwaiters, &w, me, timeout,
-                             what != NULL ? what : "green_join on", t);
+    return green__xwait_wait_left(&h, &x->xwaiters, &w, me, timeout,
+                                  what != NULL ? what : "green_join on", t,
+                                  x_left, t);
 }
 
 /* Waits for t to end, at most timeout seconds, in call `what` (NULL:
@@ -630,14 +662,26 @@ static int join(green_task_t *t, double timeout, void **result,
     if (r != 0) {
         return r;
     }
-    if (__atomic_load_n(&t->joined, __ATOMIC_RELAXED) ||
-        green__check_timeout(timeout) != 0) {
+    if (green__check_timeout(timeout) != 0) {
+        return -EINVAL;
+    }
+    struct green__thread *me = green__thread_peek();
+    if (me != NULL && me->current == &t->g) {
+        return -EDEADLK; /* before the claim, as pthread_join's EDEADLK */
+    }
+    /* Claimed before the wait, so of two joins at once (on any threads)
+     * one gets -EINVAL, as pthread_join's EINVAL for a thread another
+     * already joins; a join that fails gives the claim back. */
+    unsigned char none = JOIN_NONE;
+    if (!__atomic_compare_exchange_n(&t->joined, &none, JOIN_WAITING, false,
+                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
         return -EINVAL;
     }
     if ((r = wait_end(t, timeout, what, mode)) != 0) {
+        __atomic_store_n(&t->joined, JOIN_NONE, __ATOMIC_RELAXED);
         return r;
     }
-    __atomic_store_n(&t->joined, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->joined, JOIN_DONE, __ATOMIC_RELAXED);
     if (result != NULL) {
         *result = t->result;
     }

@@ -21,6 +21,7 @@
 
 #include <check.h>
 
+#include "crosswait.h"
 #include "internal.h"
 #include "checks.h"
 #include "helpers.h"
@@ -1268,6 +1269,126 @@ START_TEST(plain_thread_kills)
 }
 END_TEST
 
+/* A waiter on another OS thread whose wait ended otherwise (a timeout)
+ * is still queued on the task when the task ends and its home releases
+ * it: the home must keep the memory until the waiter has taken itself
+ * out. The test hook holds the waiter between marking its record leaving
+ * and taking the guard; before the fix the release freed the task at
+ * once, and ASan saw the waiter take the freed task's guard. */
+static void *wait_event_body(void *arg)
+{
+    return (void *)(intptr_t)green_event_wait(arg, GREEN_FOREVER);
+}
+
+struct outlive {
+    green_task_t *t;
+    sem_t leaving, go;
+    int join_ret;
+};
+
+static struct outlive *outlive_now;
+
+static void outlive_hook(const void *obj)
+{
+    if (outlive_now != NULL && obj == outlive_now->t) {
+        sem_post(&outlive_now->leaving);
+        sem_wait(&outlive_now->go);
+    }
+}
+
+static void *outlive_thread(void *arg)
+{
+    struct outlive *o = arg;
+    /* A wait, not a join: a handle may be released while another thread
+     * waits for its end, not while one joins it (as pthread_detach). */
+    o->join_ret = green_task_wait(o->t, 0.02);
+    return NULL;
+}
+
+START_TEST(foreign_waiter_outlives_release)
+{
+    struct outlive o = {.join_ret = 1};
+    sem_init(&o.leaving, 0, 0);
+    sem_init(&o.go, 0, 0);
+    green_event_t *e;
+    ck_assert_int_eq(green_event_new(&e), 0);
+    ck_assert_int_eq(green_sleep(0), 0);
+    size_t before = green_test_task_records();
+    ck_assert_int_eq(green_spawn(&o.t, wait_event_body, e), 0);
+    outlive_now = &o;
+    green__xwait_leaving_hook = outlive_hook;
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, outlive_thread, &o), 0);
+    /* The join times out; the joiner is held with its record queued. */
+    while (sem_trywait(&o.leaving) != 0) {
+        ck_assert_int_eq(green_sleep(0.001), 0);
+    }
+    ck_assert_int_eq(green_event_set(e), 0);
+    ck_assert_int_eq(green_task_wait(o.t, 5.0), 0);
+    ck_assert_int_eq(green_sleep(0), 0); /* its greenlet has died */
+    green_task_release(o.t);
+    /* Still held: the other thread's record is queued on it. */
+    ck_assert_uint_eq(green_test_task_records(), before + 1);
+    sem_post(&o.go);
+    void *r = (void *)1;
+    while (pthread_tryjoin_np(th, &r) == EBUSY) {
+        ck_assert_int_eq(green_sleep(0.001), 0); /* reads the inbox */
+    }
+    green__xwait_leaving_hook = NULL;
+    outlive_now = NULL;
+    ck_assert_int_eq(o.join_ret, -ETIMEDOUT);
+    /* The last record out asked this hub to free it. */
+    for (int i = 0; i < 500 && green_test_task_records() != before; i++) {
+        ck_assert_int_eq(green_sleep(0.001), 0);
+    }
+    ck_assert_uint_eq(green_test_task_records(), before);
+    green_event_free(e);
+    sem_destroy(&o.leaving);
+    sem_destroy(&o.go);
+}
+END_TEST
+
+/* Two joins of one task at once: one waits, the other gets -EINVAL (as
+ * pthread_join does), on the same thread or from another; a join that
+ * timed out gives its claim back. */
+static void *join_forever_body(void *arg)
+{
+    return (void *)(intptr_t)green_join(arg, GREEN_FOREVER, NULL);
+}
+
+static void *second_join_thread(void *arg)
+{
+    return (void *)(intptr_t)green_join(arg, 1.0, NULL);
+}
+
+START_TEST(two_joins_at_once)
+{
+    green_event_t *e;
+    ck_assert_int_eq(green_event_new(&e), 0);
+    green_task_t *t, *j;
+    ck_assert_int_eq(green_spawn(&t, wait_event_body, e), 0);
+    ck_assert_int_eq(green_join(t, 0.01, NULL), -ETIMEDOUT);
+    ck_assert_int_eq(green_spawn(&j, join_forever_body, t), 0);
+    ck_assert_int_eq(green_sleep(0), 0); /* j is joining t */
+    ck_assert_int_eq(green_join(t, 1.0, NULL), -EINVAL);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, second_join_thread, t), 0);
+    void *r = (void *)1;
+    while (pthread_tryjoin_np(th, &r) == EBUSY) {
+        ck_assert_int_eq(green_sleep(0.001), 0);
+    }
+    ck_assert_int_eq((int)(intptr_t)r, -EINVAL);
+    ck_assert_int_eq(green_event_set(e), 0);
+    void *jr = (void *)1;
+    ck_assert_int_eq(green_join(j, 5.0, &jr), 0);
+    ck_assert_int_eq((int)(intptr_t)jr, 0); /* j's join won */
+    ck_assert_int_eq(green_join(t, 1.0, NULL), -EINVAL); /* joined */
+    green_task_release(j);
+    green_task_release(t);
+    green_event_free(e);
+}
+END_TEST
+
 START_TEST(stack_size_limit)
 {
     green_task_t *t = NULL;
@@ -1649,6 +1770,8 @@ Suite *green_test_task_suite(void)
     tcase_add_test(tc, foreign_thread_task);
     tcase_add_test(tc, released_from_other_thread);
     tcase_add_test(tc, plain_thread_kills);
+    tcase_add_test(tc, foreign_waiter_outlives_release);
+    tcase_add_test(tc, two_joins_at_once);
     tcase_add_test(tc, stack_size_limit);
     tcase_add_test(tc, spawn_out_of_memory);
     suite_add_tcase(s, tc);

@@ -103,7 +103,8 @@ GREEN_EXTERN int green_spawn_later(green_task_t **out, double seconds,
  * *result (result may be NULL; the result is NULL unless t is DONE); read
  * the outcome with green_task_status() / green_task_error(). A task can be
  * joined once. Otherwise a negative errno, t unchanged: -EINVAL (t NULL,
- * detached or already joined; bad timeout), -EDEADLK (t is the calling task,
+ * detached, already joined, or being joined by another caller now, as
+ * pthread_join; bad timeout), -EDEADLK (t is the calling task,
  * or nothing could ever end t: also at once when this wait would close a
  * cycle, t waiting, itself or through others, in a join or for a lock the
  * caller holds; the cycle is logged as a warning), -ETIMEDOUT (still
