@@ -5,9 +5,16 @@
  * order in which they end and wakes the one greenlet that waits on the
  * watch. Tasks already ended are recorded at once, in argument order. The
  * links are removed again when the watch ends, so a task that ends later
- * calls nothing. */
+ * calls nothing.
+ *
+ * The tasks may be on any OS thread's hub: a link of another thread's
+ * task runs on its home thread (lib/task.c), so the watch is a shared
+ * object (lib/crosswait.h): a guard around what was seen, and one waiter
+ * record. A watch ends only once every callback that had been taken to
+ * run has run. */
 #include "internal.h"
 
+#include "crosswait.h"
 #include "green/gather.h"
 
 #include <math.h>
@@ -19,26 +26,91 @@ struct watch {
                                      caller's array) */
     size_t n;
     green_task_t **order;         /* tasks in the order they ended */
-    size_t nended;
-    struct greenlet *waiter;      /* parked in watch_wait(), or NULL */
+    size_t nended;                /* under the guard; written with
+                                     release, after order[] */
+    struct green__guard guard;
+    struct green__link waiter;    /* the parked watch_wait(): one record */
     double deadline;              /* absolute, green__now() seconds */
 };
 
+static size_t seen_ended(const struct watch *w)
+{
+    return __atomic_load_n(&w->nended, __ATOMIC_ACQUIRE);
+}
+
+/* On the task's home thread (or the linker's, for a task that had ended). */
 static void on_end(green_task_t *t, void *userdata)
 {
     struct watch *w = userdata;
-    w->order[w->nended++] = t;
-    if (w->waiter != NULL) {
-        green__hub_wake(w->waiter, 0);
+    struct green__thread *th = green__thread_get();
+    struct green__held h;
+    green__guard_take(&h, &w->guard, th);
+    w->order[w->nended] = t;
+    __atomic_store_n(&w->nended, w->nended + 1, __ATOMIC_RELEASE);
+    struct green__xwait *x =
+        green__xwait_take(&w->waiter, th, GREEN__XW_SERVED, false, NULL);
+    if (x != NULL) {
+        green__xwait_wake(x, th);
     }
+    green__guard_drop(&h); /* w may be gone once this returns */
+}
+
+/* Parks until nended differs from seen (a task ended) or the deadline
+ * passes: 0, or the park's error. */
+static int watch_wait_for(struct watch *w, size_t seen, double deadline,
+                          bool shielded)
+{
+    struct green__thread *th = green__thread_get();
+    struct greenlet *self = th->current;
+    unsigned char shield = self->flags & GREEN__SHIELD;
+    if (shielded) {
+        self->flags |= GREEN__SHIELD;
+    }
+    int r = 0;
+    for (;;) {
+        struct green__held h;
+        green__guard_take(&h, &w->guard, th);
+        if (w->nended != seen) {
+            green__guard_drop(&h);
+            break;
+        }
+        double left = isfinite(deadline) ? deadline - green__now()
+                                         : GREEN_FOREVER;
+        if (left <= 0.0) {
+            green__guard_drop(&h);
+            r = -ETIMEDOUT;
+            break;
+        }
+        struct green__xwait x;
+        r = green__xwait_wait(&h, &w->waiter, &x, th, left,
+                              "a wait on tasks", w);
+        if (r != 0 && !(shielded && r == -ECANCELED)) {
+            break;
+        }
+    }
+    self->flags = (unsigned char)((self->flags & ~GREEN__SHIELD) | shield);
+    return r;
+}
+
+static int watch_wait(struct watch *w, size_t seen)
+{
+    return watch_wait_for(w, seen, w->deadline, false);
 }
 
 static void watch_fini(struct watch *w, size_t linked)
 {
+    /* A link found is gone; one not found was taken by its task's end,
+     * and its callback has run or runs now on the task's home. */
+    size_t coming = linked;
     for (size_t i = 0; i < linked; i++) {
-        if (!green_task_done(w->tasks[i])) {
-            green__task_unlink(w->tasks[i], on_end, w);
+        if (!green_task_done(w->tasks[i]) &&
+            green__task_unlink(w->tasks[i], on_end, w)) {
+            coming--;
         }
+    }
+    size_t seen;
+    while ((seen = seen_ended(w)) < coming) {
+        watch_wait_for(w, seen, GREEN_FOREVER, true);
     }
     free(w->order); /* one block with tasks */
     w->order = NULL;
@@ -54,7 +126,8 @@ static int watch_init(struct watch *w, green_task_t *const *tasks, size_t n,
     }
     w->n = n;
     w->nended = 0;
-    w->waiter = NULL;
+    w->guard.lock = 0;
+    green__xlist_init(&w->waiter);
     w->deadline = green__now() + timeout;
     if ((w->order = malloc((2 * n + 1) * sizeof(*w->order))) == NULL) {
         return -ENOMEM;
@@ -70,20 +143,6 @@ static int watch_init(struct watch *w, green_task_t *const *tasks, size_t n,
         }
     }
     return 0;
-}
-
-/* Parks until another watched task ends or the deadline passes. */
-static int watch_wait(struct watch *w)
-{
-    double left = isfinite(w->deadline) ? w->deadline - green__now()
-                                        : GREEN_FOREVER;
-    if (left <= 0.0) {
-        return -ETIMEDOUT;
-    }
-    w->waiter = greenlet_current();
-    int r = green__hub_park(left, "a wait on tasks", w);
-    w->waiter = NULL;
-    return r;
 }
 
 void green_outcome_of(green_task_t *t, green_outcome_t *out)
@@ -107,18 +166,19 @@ int green_gather(green_task_t *const *tasks, size_t n, double timeout,
         return r;
     }
     green_task_t *first_failure = NULL;
-    size_t seen = 0;
-    while (w.nended < n) {
-        for (; seen < w.nended && first_failure == NULL; seen++) {
+    size_t seen = 0, ended;
+    while ((ended = seen_ended(&w)) < n) {
+        for (; seen < ended && first_failure == NULL; seen++) {
             if ((flags & GREEN_GATHER_FAIL_FAST) && failed(w.order[seen])) {
                 first_failure = w.order[seen];
             }
         }
-        if (first_failure != NULL || (r = watch_wait(&w)) != 0) {
+        if (first_failure != NULL || (r = watch_wait(&w, ended)) != 0) {
             break;
         }
     }
-    for (; seen < w.nended && first_failure == NULL; seen++) {
+    ended = seen_ended(&w);
+    for (; seen < ended && first_failure == NULL; seen++) {
         if ((flags & GREEN_GATHER_FAIL_FAST) && failed(w.order[seen])) {
             first_failure = w.order[seen];
         }
@@ -164,17 +224,18 @@ int green_gather_run(green_fn_t fn, void *const *args, size_t n,
     return r;
 }
 
-/* Whether `when` holds for what the watch has seen. */
-static bool wait_met(const struct watch *w, green_wait_when_t when)
+/* Whether `when` holds once the watch has seen `ended` tasks end. */
+static bool wait_met(const struct watch *w, green_wait_when_t when,
+                     size_t ended)
 {
-    if (w->nended == w->n) {
+    if (ended == w->n) {
         return true;
     }
     if (when == GREEN_FIRST_COMPLETED) {
-        return w->nended > 0;
+        return ended > 0;
     }
     if (when == GREEN_FIRST_ERROR) {
-        for (size_t i = 0; i < w->nended; i++) {
+        for (size_t i = 0; i < ended; i++) {
             if (failed(w->order[i])) {
                 return true;
             }
@@ -195,7 +256,9 @@ int green_wait(green_task_t *const *tasks, size_t n, double timeout,
     if (r != 0) {
         return r;
     }
-    while (!wait_met(&w, when) && (r = watch_wait(&w)) == 0) {
+    size_t ended;
+    while (!wait_met(&w, when, ended = seen_ended(&w)) &&
+           (r = watch_wait(&w, ended)) == 0) {
     }
     size_t nd = 0, np = 0;
     for (size_t i = 0; i < n; i++) {
@@ -257,11 +320,12 @@ int green_as_completed_next(green_as_completed_t *it, green_task_t **task)
     if (it->thread != green__thread_peek()) {
         return -EPERM;
     }
-    while (it->next == it->w.nended) {
+    size_t ended;
+    while (it->next == (ended = seen_ended(&it->w))) {
         if (it->next == it->w.n) {
             return -ENOENT;
         }
-        int r = watch_wait(&it->w);
+        int r = watch_wait(&it->w, ended);
         if (r != 0) {
             return r;
         }

@@ -641,8 +641,10 @@ bool green__scope_expired(const struct greenlet *g);
 
 /* --- task.c ------------------------------------------------------------- */
 
-/* Calls fn(t, userdata) when t ends (at once if it has). Returns 0,
- * -ENOMEM. green__task_unlink removes a link that has not run yet. */
+/* Calls fn(t, userdata) when t ends (at once if it has; on t's home
+ * thread if t is another thread's). Returns 0, -ENOMEM.
+ * green__task_unlink removes a link that has not been taken to run yet,
+ * and says whether it found it. */
 int green__task_link(green_task_t *t, green_link_fn_t fn, void *userdata);
 
 /* green_kill() without the handle check, for the pool, which tracks
@@ -664,13 +666,13 @@ size_t green__task_records(const struct green__thread *t);
  * NULL if hub names none. */
 struct green__thread *green__hubs_pick(int hub, struct green__thread *me);
 
-/* green__task_check() for every task, plus the timeout: 0, -EINVAL,
- * -EPERM. */
+/* Every task a handle (not NULL, not released; of any thread), plus the
+ * timeout: 0 or -EINVAL. */
 int green__task_check_all(green_task_t *const *tasks, size_t n,
                           double timeout);
 
 /* Structured cleanup: kills every task in tasks[0..n) that has not ended
- * and waits for all of them, even if the caller itself is being cancelled
+ * (another thread's through its home) and waits for all of them, even if the caller itself is being cancelled
  * or is inside an expired timeout scope (the wait is shielded). Stops
  * early only on -EDEADLK. */
 void green__task_reap_all(green_task_t *const *tasks, size_t n);
@@ -688,7 +690,7 @@ void *green__task_local(const green_task_t *t);
 /* 0 if t can be used by the calling thread: -EINVAL (NULL or released),
  * -EPERM (another thread's). */
 int green__task_check(const green_task_t *t);
-void green__task_unlink(green_task_t *t, green_link_fn_t fn, void *userdata);
+bool green__task_unlink(green_task_t *t, green_link_fn_t fn, void *userdata);
 
 /* green_join(t, timeout, NULL) for the preload's joins, in call `what`
  * ("pthread_join on"): a wait that closes a deadlock cycle is reported

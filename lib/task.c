@@ -704,7 +704,11 @@ void green__task_reap_all(green_task_t *const *tasks, size_t n)
     unsigned char shield = self->flags & GREEN__SHIELD;
     self->flags |= GREEN__SHIELD;
     for (size_t i = 0; i < n; i++) {
-        green__task_kill(tasks[i]);
+        if (foreign(tasks[i])) {
+            green_kill(tasks[i]); /* its home kills it, at its next turn */
+        } else {
+            green__task_kill(tasks[i]);
+        }
     }
     for (size_t i = 0; i < n; i++) {
         if (wait_end(tasks[i], GREEN_FOREVER, NULL, GREEN__CYCLE_WAIT) ==
@@ -755,7 +759,7 @@ static int check_all(green_task_t *const *tasks, size_t n, double timeout,
 int green__task_check_all(green_task_t *const *tasks, size_t n,
                           double timeout)
 {
-    return check_all(tasks, n, timeout, green__task_check);
+    return check_all(tasks, n, timeout, usable);
 }
 
 int green_joinall(green_task_t *const *tasks, size_t n, double timeout)
@@ -844,10 +848,10 @@ int green_link(green_task_t *t, green_link_fn_t fn, void *userdata)
     return green__task_link(t, fn, userdata);
 }
 
-void green__task_unlink(green_task_t *t, green_link_fn_t fn, void *userdata)
+bool green__task_unlink(green_task_t *t, green_link_fn_t fn, void *userdata)
 {
     struct green__held h;
-    green__guard_take(&h, &t->guard, t->g.thread);
+    green__guard_take(&h, &t->guard, green__thread_get());
     struct link *gone = NULL;
     for (struct link **p = &t->links; *p != NULL; p = &(*p)->next) {
         if ((*p)->fn == fn && (*p)->userdata == userdata) {
@@ -858,6 +862,7 @@ void green__task_unlink(green_task_t *t, green_link_fn_t fn, void *userdata)
     }
     green__guard_drop(&h);
     free(gone);
+    return gone != NULL;
 }
 
 int green__task_link(green_task_t *t, green_link_fn_t fn, void *userdata)

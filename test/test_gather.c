@@ -19,6 +19,7 @@
 
 #include "internal.h"
 #include "green/gather.h"
+#include "green/hubs.h"
 #include "green/lock.h"
 #include "checks.h"
 #include "helpers.h"
@@ -970,42 +971,106 @@ START_TEST(bad_input)
 }
 END_TEST
 
-/* Tasks of the main thread handed to another OS thread. */
-struct foreign {
-    green_task_t *t[1];
-    int r[4];
-    green_as_completed_t *it;
-};
-
-static void *foreign_calls(void *arg)
+/* Tasks of another OS thread's hub, gathered, waited for and iterated
+ * from here: their ends are seen here, a fail-fast gather kills the rest
+ * through their home, and a watch that ends while another hub is still
+ * calling its link for a task that just ended waits for that call. */
+static void spawn_on_hub1(green_task_t **t, struct job *j, size_t n)
 {
-    struct foreign *f = arg;
-    green_outcome_t out[1];
-    size_t nd, np;
-    f->r[0] = green_gather(f->t, 1, 0, 0, out);
-    f->r[1] = green_gather(f->t, 1, GREEN_FOREVER, GREEN_GATHER_FAIL_FAST,
-                           out);
-    f->r[2] = green_wait(f->t, 1, GREEN_FOREVER, GREEN_ALL_COMPLETED, NULL,
-                         &nd, NULL, &np);
-    f->r[3] = green_as_completed_new(&f->it, f->t, 1, GREEN_FOREVER);
-    return NULL;
+    green_spawn_opts_t o = {.hub = 1};
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_int_eq(green_spawn_ex(&t[i], job_body, &j[i], &o), 0);
+    }
 }
 
-START_TEST(foreign_thread)
+START_TEST(other_hub_tasks)
 {
-    struct job j = {.delay = 0.1};
-    struct foreign f = {.it = NULL};
-    ck_assert_int_eq(green_spawn(&f.t[0], job_body, &j), 0);
-    ck_assert_int_eq(green_sleep(0), 0);
-    ck_assert_ptr_null(green_test_in_thread(foreign_calls, &f));
-    for (int i = 0; i < 4; i++) {
-        ck_assert_msg(f.r[i] == -EPERM, "call %d returned %d", i, f.r[i]);
+    ck_assert_int_eq(green_hubs_start(2), 2);
+    struct job j[3] = {
+        {.delay = 0.05, .value = &j[0]},
+        {.delay = 0.15, .fail = -EIO},
+        {.delay = 10.0},
+    };
+    green_task_t *t[3];
+    spawn_on_hub1(t, j, 3);
+    green_outcome_t out[3];
+    ck_assert_int_eq(green_gather(t, 1, 0.0, 0, out), -ETIMEDOUT);
+    ck_assert_int_lt(out[0].status, GREEN_TASK_DONE); /* pending or running */
+
+    green_task_t *done[3], *pending[3];
+    size_t nd = 9, np = 9;
+    green_task_t *ac[2] = {t[0], t[2]};
+    ck_assert_int_eq(green_wait(ac, 2, slow(5.0), GREEN_FIRST_COMPLETED,
+                                done, &nd, pending, &np), 0);
+    ck_assert_uint_eq(nd, 1);
+    ck_assert_uint_eq(np, 1);
+    ck_assert_ptr_eq(done[0], t[0]);
+    ck_assert_ptr_eq(pending[0], t[2]);
+
+    /* b fails: c, asleep on hub 1, is killed there and its cleanup
+     * waited for. */
+    ck_assert_int_eq(green_gather(t, 3, slow(5.0), GREEN_GATHER_FAIL_FAST,
+                                  out), -EIO);
+    ck_assert_int_eq(out[0].status, GREEN_TASK_DONE);
+    ck_assert_ptr_eq(out[0].value, &j[0]);
+    ck_assert_int_eq(out[1].status, GREEN_TASK_FAILED);
+    ck_assert_int_eq(out[1].error, -EIO);
+    ck_assert_int_eq(out[2].status, GREEN_TASK_CANCELLED);
+    ck_assert_int_eq(j[2].cleanup, 1);
+    ck_assert_int_eq(j[2].sleep_ret, -ECANCELED);
+
+    /* All ended: an iterator gives them in argument order. */
+    green_as_completed_t *it;
+    ck_assert_int_eq(green_as_completed_new(&it, t, 3, 1.0), 0);
+    for (int i = 0; i < 3; i++) {
+        green_task_t *got = NULL;
+        ck_assert_int_eq(green_as_completed_next(it, &got), 0);
+        ck_assert_ptr_eq(got, t[i]);
     }
-    ck_assert_ptr_null(f.it);
-    /* The fail-fast gather killed nothing. */
-    ck_assert_int_eq(green_join(f.t[0], slow(1.0), NULL), 0);
-    ck_assert_int_eq(green_task_status(f.t[0]), GREEN_TASK_DONE);
-    green_task_release(f.t[0]);
+    green_task_t *got = NULL;
+    ck_assert_int_eq(green_as_completed_next(it, &got), -ENOENT);
+    green_as_completed_free(it);
+    for (int i = 0; i < 3; i++) {
+        green_task_release(t[i]);
+    }
+    ck_assert_int_eq(green_hubs_stop(), 0);
+}
+END_TEST
+
+/* Runs on hub 1 before the watch's link of the same task: the task has
+ * ended (it reads as done here) while the watch's call is still to come. */
+static void slow_link(green_task_t *t, void *userdata)
+{
+    (void)t;
+    (void)userdata;
+    usleep(1000);
+}
+
+START_TEST(other_hub_ends_race_watch_end)
+{
+    /* Two tasks of hub 1 that end one after the other: the first end ends
+     * the wait, whose watch ends while hub 1 is still to call its link of
+     * the second (a slow link of the test's own runs first). Freeing the
+     * watch without waiting for that call was a use-after-free (ASan). */
+    ck_assert_int_eq(green_hubs_start(2), 2);
+    int rounds = green_test_emulated() ? 40 : green_test_valgrind() ? 50 : 200;
+    for (int round = 0; round < rounds; round++) {
+        struct job j[2] = {{.delay = 0}, {.delay = 0}};
+        green_task_t *t[2];
+        spawn_on_hub1(t, j, 2);
+        ck_assert_int_eq(green_link(t[1], slow_link, NULL), 0);
+        size_t nd = 0;
+        ck_assert_int_eq(green_wait(t, 2, slow(5.0), GREEN_FIRST_COMPLETED,
+                                    NULL, &nd, NULL, NULL), 0);
+        ck_assert_uint_ge(nd, 1);
+        green_outcome_t out[2];
+        ck_assert_int_eq(green_gather(t, 2, slow(5.0), 0, out), 0);
+        for (int i = 0; i < 2; i++) {
+            ck_assert_int_eq(out[i].status, GREEN_TASK_DONE);
+            green_task_release(t[i]);
+        }
+    }
+    ck_assert_int_eq(green_hubs_stop(), 0);
 }
 END_TEST
 
@@ -1102,7 +1167,8 @@ Suite *green_test_gather_suite(void)
     tc = tcase("errors", 10);
     tcase_add_test(tc, deadlock_reported);
     tcase_add_test(tc, bad_input);
-    tcase_add_test(tc, foreign_thread);
+    tcase_add_test(tc, other_hub_tasks);
+    tcase_add_test(tc, other_hub_ends_race_watch_end);
     tcase_add_test(tc, foreign_thread_iterator);
     suite_add_tcase(s, tc);
 

@@ -3,7 +3,10 @@
  * forms of asyncio.gather(return_exceptions=True), asyncio.wait and
  * asyncio.as_completed. None of them joins or releases the tasks: the
  * caller still owns every handle (and must not release one while a call
- * here or an as_completed iterator uses it). */
+ * here or an as_completed iterator uses it). The tasks may be on any OS
+ * thread's hub (green/hubs.h), mixed; a fail-fast gather kills another
+ * thread's tasks through their home, and waits for their cleanup. An
+ * as_completed iterator is used on the OS thread that made it. */
 #ifndef GREEN_GATHER_H
 #define GREEN_GATHER_H
 
@@ -37,7 +40,7 @@ GREEN_EXTERN void green_outcome_of(green_task_t *t, green_outcome_t *out);
  * Returns 0 when every task ended (each slot says how: a value or an
  * error, like return_exceptions=True); -ETIMEDOUT (slots of tasks still
  * running say RUNNING or PENDING); with GREEN_GATHER_FAIL_FAST, the error
- * of the first task to fail; or -EINVAL, -EPERM, -ECANCELED, -EDEADLK,
+ * of the first task to fail; or -EINVAL, -ECANCELED, -EDEADLK,
  * -ENOMEM. Switching: may switch. */
 GREEN_EXTERN int green_gather(green_task_t *const *tasks, size_t n,
                               double timeout, int flags,
@@ -61,7 +64,7 @@ typedef enum {
  * then splits them into done[0..*ndone) and pending[0..*npending) in
  * argument order (either array may be NULL if not wanted; each needs room
  * for n). Returns 0 when the condition was met, -ETIMEDOUT when the
- * timeout came first (the split is still made), or -EINVAL, -EPERM,
+ * timeout came first (the split is still made), or -EINVAL,
  * -ECANCELED, -EDEADLK, -ENOMEM. Switching: may switch. */
 GREEN_EXTERN int green_wait(green_task_t *const *tasks, size_t n,
                             double timeout, green_wait_when_t when,
@@ -73,7 +76,7 @@ typedef struct green_as_completed green_as_completed_t;
 
 /* Starts iterating over tasks[0..n) with an overall deadline of timeout
  * seconds from now. Tasks that have already ended come first, in argument
- * order. Returns 0, -EINVAL, -EPERM, -ENOMEM. Switching: never switches. */
+ * order. Returns 0, -EINVAL, -ENOMEM. Switching: never switches. */
 GREEN_EXTERN int green_as_completed_new(green_as_completed_t **out,
                                         green_task_t *const *tasks, size_t n,
                                         double timeout);
@@ -81,7 +84,8 @@ GREEN_EXTERN int green_as_completed_new(green_as_completed_t **out,
 /* Stores the next task to end in *task. Returns 0, -ENOENT (every task
  * has been returned), -ETIMEDOUT (the overall deadline passed first; later
  * calls may still return tasks that ended meanwhile), -ECANCELED,
- * -EDEADLK. Switching: may switch. */
+ * -EDEADLK, -EPERM (it was made on another OS thread). Switching: may
+ * switch. */
 GREEN_EXTERN int green_as_completed_next(green_as_completed_t *it,
                                          green_task_t **task);
 
