@@ -315,6 +315,9 @@ static void *task_main(void *arg)
         }
         green__hub_exit(NULL);
     }
+    if (t->g.flags & GREEN__CANCELLED) { /* kill_from_inbox: never runs */
+        task_end(t, NULL);
+    }
     __atomic_store_n(&t->status, GREEN_TASK_RUNNING, __ATOMIC_RELAXED);
     task_end(t, t->fn(t->arg));
 }
@@ -384,6 +387,24 @@ static struct task_x *task_x(struct green_task *t)
     return x;
 }
 
+/* A kill another thread sent, read by the hub's own greenlet: a task not
+ * started yet is made to start now and end at once, so that its links
+ * run on its own greenlet, which may switch (green__task_kill would run
+ * them here). */
+static void kill_from_inbox(struct green_task *t)
+{
+    if (t->status != GREEN_TASK_PENDING) {
+        green__task_kill(t);
+        return;
+    }
+    t->g.flags |= GREEN__CANCELLED;
+    if (t->g.state == GREEN__NEW && t->later != NULL) {
+        green__hub_cancel_later(t->later);
+        t->later = NULL;
+        green__hub_ready(&t->g);
+    }
+}
+
 /* On the home thread: what other threads sent (a spawn, a kill, a
  * release, in that order). t may be gone once this returns. */
 static void on_message(struct green__remote *r)
@@ -400,7 +421,7 @@ static void on_message(struct green__remote *r)
         green__hub_ready(&t->g);
     }
     if ((bits & MSG_KILL) && !ended(t)) {
-        green__task_kill(t);
+        kill_from_inbox(t);
     }
     if (x->free_later) { /* released and gone while others needed it */
         task_free(t);

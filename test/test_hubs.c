@@ -210,6 +210,22 @@ static void *stop_body(void *arg)
     return (void *)(intptr_t)green_hubs_stop();
 }
 
+/* A link that may switch, as a link may: it must run on a greenlet that
+ * can (the task's), not on the hub's own. */
+struct switching_link {
+    int ran;
+    int on_task;   /* green_current() was the task that ended */
+    int sleep_ret;
+};
+
+static void switching_link_fn(green_task_t *t, void *userdata)
+{
+    struct switching_link *l = userdata;
+    l->on_task = green_current() == t;
+    l->sleep_ret = green_sleep(0.001);
+    __atomic_store_n(&l->ran, 1, __ATOMIC_RELEASE);
+}
+
 START_TEST(kill_detach_name)
 {
     ck_assert_int_eq(green_hubs_start(2), 2);
@@ -224,10 +240,17 @@ START_TEST(kill_detach_name)
     ck_assert_int_eq(green_sleep(0.05), 0); /* it holds the hub by now */
     ck_assert_int_eq(green_spawn_ex(&k, count_body, NULL, &o), 0);
     ck_assert_str_eq(greenlet_name(green_task_greenlet(k)), "far");
+    struct switching_link sl = {.sleep_ret = 1};
+    ck_assert_int_eq(green_link(k, switching_link_fn, &sl), 0);
     ck_assert_int_eq(green_kill(k), 0);
     sem_post(&hold);
     ck_assert_int_eq(green_task_wait(k, 5.0), 0);
     ck_assert_int_eq(green_task_status(k), GREEN_TASK_CANCELLED);
+    ck_assert_int_eq(__atomic_load_n(&sl.ran, __ATOMIC_ACQUIRE), 1);
+    ck_assert_int_eq(sl.on_task, 1);
+    /* ...as the links of a running task that is killed: on its greenlet,
+     * whose blocking calls fail, since it was killed. */
+    ck_assert_int_eq(sl.sleep_ret, -ECANCELED);
     ck_assert_int_eq(green_join(hl, 5.0, NULL), 0);
     green_task_release(k);
     green_task_release(hl);

@@ -37,9 +37,11 @@
  * know that another thread may kill one of its tasks: a home whose every
  * greenlet waits for its own tasks only (green_run(), a join) with no fd
  * or timer left reports a deadlock. A handle must be released before its
- * home thread ends. green_run() counts the home's tasks only.
- * The gather family and pools (green/gather.h, green/pool.h) take tasks
- * of the calling thread only (-EPERM).
+ * home thread ends. green_run() counts the home's tasks only. A task that
+ * has not started when another thread's kill arrives starts then and ends
+ * at once, cancelled, so its callbacks run on its own greenlet.
+ * The gather family (green/gather.h) takes tasks of any thread; a pool
+ * (green/pool.h) belongs to the thread that made it (-EPERM).
  *
  * Timeouts are seconds (see GREEN_FOREVER in green/common.h). */
 #ifndef GREEN_TASK_H
