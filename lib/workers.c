@@ -132,15 +132,18 @@ int green__os_thread_waking(const char *name, void *(*fn)(void *), void *arg)
     return os_thread(name, fn, arg, 0, false);
 }
 
-/* The answer, and when (coarse milliseconds) it was read. */
-static long answer_at = -1000;
-static int answer;
+/* The last answer for each kind of caller (a thread of the runtime's own
+ * counts itself out, others do not): when it was read, in coarse
+ * milliseconds, times two, plus the answer, in one word so that a
+ * reader never pairs one answer with another's time. */
+static long answers[2] = {-2000, -2000};
 
 bool green__other_os_threads(void)
 {
     long now = (long)(green__coarse_now() * 1e3);
-    if (now - __atomic_load_n(&answer_at, __ATOMIC_RELAXED) < 5) {
-        return __atomic_load_n(&answer, __ATOMIC_RELAXED) != 0;
+    long a = __atomic_load_n(&answers[own_caller], __ATOMIC_RELAXED);
+    if (now - (a >> 1) < 5) {
+        return (a & 1) != 0;
     }
     return green__other_os_threads_now();
 }
@@ -160,8 +163,8 @@ bool green__other_os_threads_now(void)
     if (r != 0) {
         others = 1; /* no /proc: assume the worst */
     }
-    __atomic_store_n(&answer, others, __ATOMIC_RELAXED);
-    __atomic_store_n(&answer_at, now, __ATOMIC_RELAXED);
+    __atomic_store_n(&answers[own_caller], now * 2 + others,
+                     __ATOMIC_RELAXED);
     return others != 0;
 }
 
