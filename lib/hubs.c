@@ -26,6 +26,8 @@
 #include "scheduler.h"
 #include "green/event.h"
 #include "green/hubs.h"
+#include "green/patch.h"
+#include "patch.h"
 #include "workers.h"
 
 #define HUBS_MAX 1024
@@ -145,6 +147,12 @@ int green_hubs_start(int n)
     }
     if (n == 0) {
         n = default_count();
+    }
+    if (n > 1 && (green__patch_settle() & GREEN_PATCH_THREAD)) {
+        /* The hubs' threads would be native ones to the pthread family,
+         * whose objects then must not be shared with the green pthreads
+         * (green/hubs.h): refused rather than a silent mix of the two. */
+        return -ENOTSUP;
     }
     if (!take_busy()) {
         return -EBUSY;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "green/hubs.h"
 #include "internal.h"
 #include "log.h"
 #include "monitor.h"
@@ -207,7 +208,11 @@ int green_patch(const char *families)
     if (green__interposers == NULL) {
         return -ENOSYS;
     }
-    green__patch_settle();
+    unsigned had = green__patch_settle();
+    if ((bits & GREEN_PATCH_THREAD) && !(had & GREEN_PATCH_THREAD) &&
+        green_hubs_count() > 1) {
+        return -EBUSY; /* green/hubs.h: not with hubs running */
+    }
     if (bits & GREEN_PATCH_THREAD) {
         claim_pthreads((pid_t)green__syscall(SYS_gettid));
     }

@@ -32,7 +32,11 @@ extern "C" {
  * Returns the number of hubs, or -EINVAL (n negative or above 1024),
  * -EBUSY (hubs are started, or another call is starting or stopping
  * them), -EAGAIN (an OS thread could not be made: none is left
- * running), -ENOMEM. Switching: may switch (it waits for the new hubs to
+ * running), -ENOMEM, -ENOTSUP (n > 1 while the thread family is
+ * patched, green/patch.h: the hubs' OS threads would be native threads to
+ * it, and a pthread object their tasks shared with green pthreads would
+ * be read two ways; green_patch("thread") is -EBUSY while hubs run, for
+ * the same reason). Switching: may switch (it waits for the new hubs to
  * run). */
 GREEN_EXTERN int green_hubs_start(int n);
 

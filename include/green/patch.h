@@ -37,8 +37,10 @@ enum {
  * Threads the program made before green_patch("thread") stay the OS
  * threads they are; the ones it makes afterwards are green.
  *
- * Returns 0, -EINVAL (an unknown word: nothing is changed) or -ENOSYS (a
- * build without the interposers, such as libgreen.a). Never switches. */
+ * Returns 0, -EINVAL (an unknown word: nothing is changed), -EBUSY (the
+ * list adds "thread" while more than one hub runs, green/hubs.h: nothing
+ * is changed) or -ENOSYS (a build without the interposers, such as
+ * libgreen.a). Never switches. */
 GREEN_EXTERN int green_patch(const char *families);
 
 /* The families patched now (GREEN_PATCH_* bits). Never switches. */

@@ -13,6 +13,10 @@
  *                      not stderr
  *   boundary yield     sched_yield and usleep in an unpatched program
  *                      with a hub: libc's own (no task runs meanwhile)
+ *   boundary hubs      hubs and the thread family exclude each other for
+ *                      now (green/hubs.h): green_hubs_start is -ENOTSUP
+ *                      once "thread" is patched, and green_patch("thread")
+ *                      is -EBUSY while hubs run, changing nothing
  *
  * Each prints what it saw and exits 0 when every check held. */
 #define _GNU_SOURCE
@@ -208,6 +212,22 @@ static int yield(void)
     return 0;
 }
 
+static int hubs(void)
+{
+    CHECK(green_hubs_start(2) == 2);
+    CHECK(green_patch("all") == -EBUSY);
+    CHECK(green_patched() == 0);
+    CHECK(green_patch("socket,time") == 0); /* the rest may be patched */
+    CHECK(green_patch("thread") == -EBUSY);
+    CHECK(green_hubs_stop() == 0);
+    CHECK(green_patch("thread") == 0);
+    CHECK(green_hubs_start(2) == -ENOTSUP);
+    CHECK(green_hubs_start(1) == 1); /* one hub is no hub thread */
+    CHECK(green_hubs_count() == 1);
+    printf("hubs and the thread family: refused both ways\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *what = argc > 1 ? argv[1] : "";
@@ -223,8 +243,10 @@ int main(int argc, char **argv)
         CHECK(logged == 1);
     } else if (strcmp(what, "yield") == 0) {
         yield();
+    } else if (strcmp(what, "hubs") == 0) {
+        hubs();
     } else {
-        fprintf(stderr, "usage: boundary threads|quiet|log|yield\n");
+        fprintf(stderr, "usage: boundary threads|quiet|log|yield|hubs\n");
         return 2;
     }
     return failures == 0 ? 0 : 1;

@@ -41,4 +41,5 @@ run threads
 run quiet
 run log GREEN_MAX_BLOCKING_MS=50
 run yield
+run hubs
 exit $failed
