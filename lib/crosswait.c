@@ -157,14 +157,13 @@ int green__xwait_wait(struct green__held *h, struct green__link *l,
                       struct green__xwait *w, struct green__thread *t,
                       double timeout, const char *what, const void *obj)
 {
-    return green__xwait_wait_left(h, l, w, t, timeout, what, obj, NULL,
-                                  NULL);
+    return green__xwait_wait_ex(h, l, w, t, timeout, what, obj, NULL);
 }
 
-int green__xwait_wait_left(struct green__held *h, struct green__link *l,
-                           struct green__xwait *w, struct green__thread *t,
-                           double timeout, const char *what, const void *obj,
-                           green__xwait_left_fn left, void *arg)
+int green__xwait_wait_ex(struct green__held *h, struct green__link *l,
+                         struct green__xwait *w, struct green__thread *t,
+                         double timeout, const char *what, const void *obj,
+                         const struct green__xwait_opts *o)
 {
     struct green__guard *g = h->guard;
     int r = green__xwait_push(l, w, t);
@@ -175,9 +174,11 @@ int green__xwait_wait_left(struct green__held *h, struct green__link *l,
     double deadline = timeout == GREEN_FOREVER ? GREEN_FOREVER
                                                : green__now() + timeout;
     for (;;) {
-        double left = deadline == GREEN_FOREVER ? GREEN_FOREVER
+        double rest = deadline == GREEN_FOREVER ? GREEN_FOREVER
                                                 : deadline - green__now();
-        r = green__xwait_park(w, left > 0 ? left : 0, what, obj);
+        rest = rest > 0 ? rest : 0;
+        r = o != NULL && o->local ? green__hub_park(rest, what, obj)
+                                  : green__xwait_park(w, rest, what, obj);
         if (r != 0 ||
             __atomic_load_n(&w->state, __ATOMIC_ACQUIRE) != GREEN__XW_WAITING) {
             break;
@@ -188,12 +189,15 @@ int green__xwait_wait_left(struct green__held *h, struct green__link *l,
     int state = green__xwait_end(w);
     if (state == GREEN__XW_LEAVING) {
         /* Still queued, so the object is still there. */
-        if (GREEN__UNLIKELY(green__xwait_leaving_hook != NULL)) {
-            green__xwait_leaving_hook(obj);
+        void (*hook)(const void *) =
+            __atomic_load_n(&green__xwait_leaving_hook, __ATOMIC_ACQUIRE);
+        if (GREEN__UNLIKELY(hook != NULL)) {
+            hook(obj);
         }
         green__guard_take(h, g, t);
         green__link_remove(&w->link);
-        struct green__remote *send = left != NULL ? left(arg) : NULL;
+        struct green__remote *send =
+            o != NULL && o->left != NULL ? o->left(o->arg) : NULL;
         green__guard_drop(h);
         if (send != NULL) { /* the object may be gone once it is sent */
             green__remote_wake(send);

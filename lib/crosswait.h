@@ -145,11 +145,21 @@ int green__xwait_wait(struct green__held *h, struct green__link *l,
  * moment that record arrives, so nothing of it is read after. */
 typedef struct green__remote *(*green__xwait_left_fn)(void *arg);
 
-/* green__xwait_wait, and left(arg) as above once w took itself out. */
-int green__xwait_wait_left(struct green__held *h, struct green__link *l,
-                           struct green__xwait *w, struct green__thread *t,
-                           double timeout, const char *what, const void *obj,
-                           green__xwait_left_fn left, void *arg);
+/* What green__xwait_wait_ex does beyond green__xwait_wait. */
+struct green__xwait_opts {
+    green__xwait_left_fn left;    /* if not NULL: left(arg), as above, once
+                                     w took itself out */
+    void *arg;
+    bool local;                   /* only this OS thread's greenlets can
+                                     serve w: the wait counts for the
+                                     deadlock check as a local one */
+};
+
+/* green__xwait_wait with the options o (NULL: none). */
+int green__xwait_wait_ex(struct green__held *h, struct green__link *l,
+                         struct green__xwait *w, struct green__thread *t,
+                         double timeout, const char *what, const void *obj,
+                         const struct green__xwait_opts *o);
 
 /* For the unit tests only: called, when not NULL, by a waiter whose park
  * ended otherwise, after it marked its record leaving and before it takes

@@ -91,6 +91,28 @@ static void asan_finish(struct greenlet *self, struct greenlet *from)
 # define asan_finish(self, from) ((void)0)
 #endif
 
+/* TSan follows each greenlet's stack as a fiber of its own: made with
+ * the stack, switched to just before each jump, gone with the stack. */
+#ifdef GREEN__TSAN
+# define tsan_start(to) __tsan_switch_to_fiber((to)->tsan_fiber, 0)
+static void tsan_fiber_new(struct greenlet *g)
+{
+    g->tsan_fiber = __tsan_create_fiber(0);
+}
+
+static void tsan_fiber_gone(struct greenlet *g)
+{
+    if (g->tsan_fiber != NULL && !(g->flags & GREEN__ROOT)) {
+        __tsan_destroy_fiber(g->tsan_fiber);
+        g->tsan_fiber = NULL;
+    }
+}
+#else
+# define tsan_start(to) ((void)0)
+# define tsan_fiber_new(g) ((void)0)
+# define tsan_fiber_gone(g) ((void)0)
+#endif
+
 /* Frees what glibc allocated for a dead green pthread's TLS (its DTV),
  * from another thread's context, as glibc frees a thread's TLS from the
  * joiner or the stack cache: the dying thread's allocator state (its TLS)
@@ -123,6 +145,7 @@ static void reap_zombie(struct green__thread *t)
         return; /* given back by green__greenlet_drop_stack() */
     }
     release_tls(z);
+    tsan_fiber_gone(z);
     green__stack_free(z->stack);
     z->stack = NULL;
     if (z->flags & GREEN__REAP) {
@@ -190,6 +213,7 @@ static void start_on(struct green__thread *t, struct greenlet *g,
     g->top_reserve = reserve;
     g->sp = green__ctx_make(s->lo + s->size - reserve, s->size - reserve,
                             entry);
+    tsan_fiber_new(g);
     g->live.prev = t->live.prev;
     g->live.next = &t->live;
     t->live.prev->next = &g->live;
@@ -241,6 +265,7 @@ static inline int jump(struct green__thread *t, struct greenlet *to, int code)
     t->switches++;
     switch_tls(t, from, to);
     asan_start(from, to, 0);
+    tsan_start(to);
 #ifdef GREEN__ASAN
     (void)code; /* no fast greenlets under ASan: the arg names the switcher */
     struct greenlet *prev = green__ctx_jump(&from->sp, to->sp, from);
@@ -295,7 +320,7 @@ _Noreturn void green__greenlet_exit(struct green__thread *t,
     }
     t->zombie = self;
     int code = deliver(t, to, result, 0);
-#if GREEN_CTX_LEAP && !defined(GREEN__ASAN)
+#if GREEN_CTX_LEAP && !defined(GREEN__SAN_FIBERS)
     if (to->fast) { /* it runs no C before its caller: detour via reaper */
         to->resume_to = green__ctx_redirect(to->sp, green__ctx_reaper);
     }
@@ -306,6 +331,7 @@ _Noreturn void green__greenlet_exit(struct green__thread *t,
     t->switches++;
     switch_tls(t, self, to);
     asan_start(self, to, 1);
+    tsan_start(to);
 #ifdef GREEN__ASAN
     (void)code;
     green__ctx_jump(&self->sp, to->sp, self);
@@ -346,6 +372,7 @@ void green__greenlet_drop_stack(struct greenlet *g)
         return; /* running, or still on it: reaped as usual */
     }
     release_tls(g);
+    tsan_fiber_gone(g);
     green__stack_free(g->stack);
     g->stack = NULL;
 }
@@ -468,7 +495,7 @@ int greenlet_switch(greenlet_t *g, void *value, void **result)
     if (GREEN__LIKELY(t != NULL && g != NULL && g->thread == t &&
                       g->state == GREEN__SUSPENDED &&
                       g->tp == t->current->tp)) {
-#if GREEN_CTX_LEAP && !defined(GREEN__ASAN)
+#if GREEN_CTX_LEAP && !defined(GREEN__SAN_FIBERS)
         struct greenlet *cur = t->current;
         int code = deliver(t, g, value, 0);
         cur->state = GREEN__SUSPENDED;
@@ -624,6 +651,7 @@ int greenlet_free(greenlet_t *g)
         /* Discarded mid-run: drop its stack without resuming it. */
         green__scopes_free(g);
         green__link_remove(&g->live);
+        tsan_fiber_gone(g);
         green__stack_free(g->stack);
         g->stack = NULL;
     }

@@ -134,7 +134,7 @@ static struct {
 
 /* --- libgreen's code ------------------------------------------------------ */
 
-#if GREEN_CTX_LEAP && !defined(GREEN__ASAN) && defined(__x86_64__)
+#if GREEN_CTX_LEAP && !defined(GREEN__SAN_FIBERS) && defined(__x86_64__)
 static int find_text(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size, (void)data;
@@ -164,7 +164,7 @@ double green__handoff_after(void)
 {
     if (GREEN__UNLIKELY(ho.after < 0.0)) {
         double v = 0.0;
-#if GREEN_CTX_LEAP && !defined(GREEN__ASAN) && defined(__x86_64__)
+#if GREEN_CTX_LEAP && !defined(GREEN__SAN_FIBERS) && defined(__x86_64__)
         long ms = green__env_long("GREEN_HANDOFF_MS", 0, 86400000L, 20,
                                   "milliseconds, 0 for off");
         if (ms > 0 && !RUNNING_ON_VALGRIND && green__tls_private() &&

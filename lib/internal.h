@@ -25,6 +25,23 @@
 #  define GREEN__ASAN 1
 # endif
 #endif
+#if defined(__SANITIZE_THREAD__)
+# define GREEN__TSAN 1
+#elif defined(__has_feature)
+# if __has_feature(thread_sanitizer)
+#  define GREEN__TSAN 1
+# endif
+#endif
+/* A sanitizer that is told of every switch between stacks (ASan's fake
+ * stacks, TSan's fibers): no switch may bypass the telling, so the
+ * x86-64 leap (greenlet_switch's fast path) and the hand-off, whose
+ * spare contexts are not greenlets, are off. */
+#if defined(GREEN__ASAN) || defined(GREEN__TSAN)
+# define GREEN__SAN_FIBERS 1
+#endif
+#ifdef GREEN__TSAN
+# include <sanitizer/tsan_interface.h>
+#endif
 
 /* A spin-wait's pause (x86's PAUSE, aarch64's YIELD). */
 static inline void green__cpu_relax(void)
@@ -162,6 +179,9 @@ struct greenlet {
                                       green__greenlet_drop_stack(): a
                                       joinable green pthread's descriptor
                                       (its pthread_t) lives there */
+#ifdef GREEN__TSAN
+    void *tsan_fiber;              /* TSan's record of this stack */
+#endif
 #ifdef GREEN__ASAN
     void *asan_fake;               /* ASan fake stack while suspended */
     const void *asan_bottom;       /* stack bounds for ASan; for a root */
@@ -676,6 +696,11 @@ int green__task_check_all(green_task_t *const *tasks, size_t n,
  * or is inside an expired timeout scope (the wait is shielded). Stops
  * early only on -EDEADLK. */
 void green__task_reap_all(green_task_t *const *tasks, size_t n);
+
+/* For the unit tests only: called, when not NULL, by a watched task's end
+ * (lib/gather.c) after it counted the end and before it lets the watch's
+ * guard go, on the task's home thread. */
+extern void (*green__watch_end_hook)(void);
 
 /* Ends the running task (which must be one) as if its body had returned
  * result: links run, joiners wake, a detached task is freed. Used by

@@ -218,7 +218,7 @@ static bool x_busy(struct green_task *t, struct task_x *x)
     return busy;
 }
 
-/* A foreign joiner took its record out of t's FIFO (green__xwait_wait_left,
+/* A foreign joiner took its record out of t's FIFO (green__xwait_wait_ex,
  * guard held): the last one out of a task that was to be freed asks the
  * home to free it now. */
 static struct green__remote *x_left(void *arg)
@@ -642,9 +642,9 @@ static int wait_foreign(struct green_task *t, double timeout, const char *what)
         return 0;
     }
     struct green__xwait w;
-    return green__xwait_wait_left(&h, &x->xwaiters, &w, me, timeout,
-                                  what != NULL ? what : "green_join on", t,
-                                  x_left, t);
+    struct green__xwait_opts o = {.left = x_left, .arg = t};
+    return green__xwait_wait_ex(&h, &x->xwaiters, &w, me, timeout,
+                                what != NULL ? what : "green_join on", t, &o);
 }
 
 /* Waits for t to end, at most timeout seconds, in call `what` (NULL:

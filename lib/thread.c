@@ -88,6 +88,9 @@ struct green__thread *green__thread_create(void)
     r->id = green__greenlet_new_id();
     r->state = GREEN__RUNNING;
     r->flags = GREEN__ROOT | GREEN__STARTED;
+#ifdef GREEN__TSAN
+    r->tsan_fiber = __tsan_get_current_fiber();
+#endif
     r->wait.prev = r->wait.next = &r->wait;
     r->live.prev = &t->live;
     r->live.next = &t->live;

@@ -7,6 +7,7 @@
  * Task bodies never call ck_assert (see test_task.c): they record what
  * they saw and the root checks. */
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -847,6 +848,24 @@ static void *sem_forever_body(void *arg)
     return NULL;
 }
 
+static void *sleep_forever_body(void *arg)
+{
+    (void)arg;
+    green_sleep(GREEN_FOREVER);
+    return NULL;
+}
+
+static void *native_sleeper(void *arg)
+{
+    (void)arg;
+    sleep(30); /* the child's deadline comes first */
+    return NULL;
+}
+
+/* which 0-2: gather, wait, as_completed on tasks stuck on a semaphore;
+ * 3: a gather on tasks asleep for ever while another OS thread exists,
+ * which cannot end them (a watch of this thread's tasks only is a local
+ * wait: it was judged as one another thread might end). */
 static void gather_deadlock_child(void *arg)
 {
     int which = (int)(intptr_t)arg;
@@ -856,14 +875,20 @@ static void gather_deadlock_child(void *arg)
     if (green_sem_new(&s, 0) != 0) {
         _exit(100);
     }
+    pthread_t other;
+    if (which == 3 && pthread_create(&other, NULL, native_sleeper, NULL)) {
+        _exit(100);
+    }
     for (int i = 0; i < 2; i++) {
         green_spawn_opts_t o = {.name = i ? "stuck-two" : "stuck-one"};
-        if (green_spawn_ex(&t[i], sem_forever_body, s, &o) != 0) {
+        if (green_spawn_ex(&t[i], which == 3 ? sleep_forever_body
+                                             : sem_forever_body,
+                           s, &o) != 0) {
             _exit(100);
         }
     }
     int r;
-    if (which == 0) {
+    if (which == 0 || which == 3) {
         green_outcome_t out[2];
         r = green_gather(t, 2, GREEN_FOREVER, 0, out);
         if (r == -EDEADLK && out[0].status != GREEN_TASK_RUNNING) {
@@ -894,7 +919,7 @@ START_TEST(deadlock_reported)
          * that another OS thread may end is never judged deadlocked. */
         return;
     }
-    for (int which = 0; which < 3; which++) {
+    for (int which = 0; which < 4; which++) {
         int st = green_test_fork_capture(gather_deadlock_child,
                                          (void *)(intptr_t)which, report,
                                          sizeof report);
@@ -1074,6 +1099,45 @@ START_TEST(other_hub_ends_race_watch_end)
 }
 END_TEST
 
+/* A watcher that sees the last end counted (it polls, never parking)
+ * ends its watch while that end still holds the watch's guard: the end
+ * must wait for the guard to go (before, it freed the iterator under the
+ * end, which went on to read and unlock it; ASan). The test hook holds
+ * the end on hub 1 for 20 ms at that point. */
+static int end_hook_done;
+
+static void slow_end_hook(void)
+{
+    usleep(20000);
+    __atomic_store_n(&end_hook_done, 1, __ATOMIC_RELEASE);
+}
+
+START_TEST(watch_end_waits_for_last_call)
+{
+    ck_assert_int_eq(green_hubs_start(2), 2);
+    struct job j = {.delay = 0.01};
+    green_task_t *t;
+    spawn_on_hub1(&t, &j, 1);
+    green_as_completed_t *it;
+    ck_assert_int_eq(green_as_completed_new(&it, &t, 1, 0.0), 0);
+    __atomic_store_n(&end_hook_done, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&green__watch_end_hook, slow_end_hook, __ATOMIC_RELEASE);
+    green_task_t *got = NULL;
+    int r;
+    while ((r = green_as_completed_next(it, &got)) == -ETIMEDOUT) {
+        ck_assert_int_eq(green_sleep(0.0005), 0);
+    }
+    ck_assert_int_eq(r, 0);
+    ck_assert_ptr_eq(got, t);
+    green_as_completed_free(it);
+    ck_assert_int_eq(__atomic_load_n(&end_hook_done, __ATOMIC_ACQUIRE), 1);
+    __atomic_store_n(&green__watch_end_hook, NULL, __ATOMIC_RELEASE);
+    ck_assert_int_eq(green_join(t, slow(5.0), NULL), 0);
+    green_task_release(t);
+    ck_assert_int_eq(green_hubs_stop(), 0);
+}
+END_TEST
+
 struct foreign_it {
     green_as_completed_t *it;
     int r;
@@ -1169,6 +1233,7 @@ Suite *green_test_gather_suite(void)
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, other_hub_tasks);
     tcase_add_test(tc, other_hub_ends_race_watch_end);
+    tcase_add_test(tc, watch_end_waits_for_last_call);
     tcase_add_test(tc, foreign_thread_iterator);
     suite_add_tcase(s, tc);
 

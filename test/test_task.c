@@ -1319,7 +1319,7 @@ START_TEST(foreign_waiter_outlives_release)
     green__xwait_leaving_hook = outlive_hook;
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, outlive_thread, &o), 0);
-    /* The join times out; the joiner is held with its record queued. */
+    /* The wait times out; the waiter is held with its record queued. */
     while (sem_trywait(&o.leaving) != 0) {
         ck_assert_int_eq(green_sleep(0.001), 0);
     }

@@ -76,7 +76,9 @@ typedef struct green_as_completed green_as_completed_t;
 
 /* Starts iterating over tasks[0..n) with an overall deadline of timeout
  * seconds from now. Tasks that have already ended come first, in argument
- * order. Returns 0, -EINVAL, -ENOMEM. Switching: never switches. */
+ * order. Returns 0, -EINVAL, -ENOMEM. Switching: never switches, except
+ * when it fails after linking to another thread's task that was ending
+ * (as green_as_completed_free). */
 GREEN_EXTERN int green_as_completed_new(green_as_completed_t **out,
                                         green_task_t *const *tasks, size_t n,
                                         double timeout);
@@ -89,7 +91,10 @@ GREEN_EXTERN int green_as_completed_new(green_as_completed_t **out,
 GREEN_EXTERN int green_as_completed_next(green_as_completed_t *it,
                                          green_task_t **task);
 
-/* Frees the iterator (the tasks are untouched). Switching: never switches. */
+/* Frees the iterator (the tasks are untouched). Switching: may switch
+ * briefly, shielded from kills and timeouts, to let another thread's
+ * task that is ending finish telling the iterator (the gather family's
+ * calls wait so too before they return). */
 GREEN_EXTERN void green_as_completed_free(green_as_completed_t *it);
 
 #ifdef __cplusplus

@@ -37,7 +37,8 @@
  * know that another thread may kill one of its tasks: a home whose every
  * greenlet waits for its own tasks only (green_run(), a join) with no fd
  * or timer left reports a deadlock. A handle must be released before its
- * home thread ends. green_run() counts the home's tasks only. A task that
+ * home thread ends, and no other thread may still be waiting for it then.
+ * green_run() counts the home's tasks only. A task that
  * has not started when another thread's kill arrives starts then and ends
  * at once, cancelled, so its callbacks run on its own greenlet.
  * The gather family (green/gather.h) takes tasks of any thread; a pool
