@@ -149,7 +149,7 @@ static void reap_zombie(struct green__thread *t)
     green__stack_free(z->stack);
     z->stack = NULL;
     if (z->flags & GREEN__REAP) {
-        green__greenlet_reap(z);
+        __atomic_load_n(&green__greenlet_reap, __ATOMIC_RELAXED)(z);
     }
 }
 

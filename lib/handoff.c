@@ -162,7 +162,9 @@ static inline bool in_text(uintptr_t a)
 
 double green__handoff_after(void)
 {
-    if (GREEN__UNLIKELY(ho.after < 0.0)) {
+    double after;
+    __atomic_load(&ho.after, &after, __ATOMIC_RELAXED);
+    if (GREEN__UNLIKELY(after < 0.0)) {
         double v = 0.0;
 #if GREEN_CTX_LEAP && !defined(GREEN__SAN_FIBERS) && defined(__x86_64__)
         long ms = green__env_long("GREEN_HANDOFF_MS", 0, 86400000L, 20,
@@ -172,9 +174,10 @@ double green__handoff_after(void)
             v = (double)ms / 1e3;
         }
 #endif
-        ho.after = v;
+        __atomic_store(&ho.after, &v, __ATOMIC_RELAXED);
+        after = v;
     }
-    return ho.after;
+    return after;
 }
 
 /* --- small raw pieces -------------------------------------------------------- */
@@ -767,7 +770,8 @@ void green__handoff_thread_exit(struct green__thread *t)
     if (t->home == NULL) {
         return;
     }
-    ho.after = 0.0; /* no more */
+    double off = 0.0;
+    __atomic_store(&ho.after, &off, __ATOMIC_RELAXED); /* no more */
     __atomic_store_n(&ho.ending, 1, __ATOMIC_RELEASE);
     struct green__host *h;
     while ((h = pop_spare()) != NULL) {
@@ -798,7 +802,8 @@ void green__handoff_after_fork(struct green__thread *t)
 {
     ho.spares = NULL;
     ho.nhosts = 0;
-    ho.after = 0.0; /* a forked child does not hand off */
+    double off = 0.0; /* a forked child does not hand off */
+    __atomic_store(&ho.after, &off, __ATOMIC_RELAXED);
     if (t != NULL) {
         t->host = NULL;
         t->home = NULL;

@@ -49,11 +49,13 @@
 #include "log.h"
 #include "monitor.h"
 #include "patch.h"
+#include "real.h"
 #include "scheduler.h"
 #include "workers.h"
 
 #include <ev.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -97,7 +99,7 @@ static struct greenlet *pick_next(struct green__thread *t)
             return g;
         }
         g->state = GREEN__NEW;
-        green__greenlet_nostack(g);
+        __atomic_load_n(&green__greenlet_nostack, __ATOMIC_RELAXED)(g);
     }
     return t->hub;
 }
@@ -449,6 +451,11 @@ void green__hub_thread_term(struct green__thread *t)
     t->fds = NULL;
     t->nfds = 0;
     if (t->hub != NULL) {
+        /* A thread that pushed a wake-up just before this one stopped may
+         * still be signalling its loop (lib/remote.c). */
+        while (__atomic_load_n(&t->senders, __ATOMIC_ACQUIRE) != 0) {
+            GREEN_REAL(sched_yield)();
+        }
         green__sigbridge_stop(t);
         ev_loop_destroy(t->loop);
         t->loop = NULL;

@@ -322,6 +322,9 @@ struct green__thread {
                                       signals and for remote wake-ups */
     struct green__remote *remote;  /* inbox of wake-ups from other OS
                                       threads, newest first (atomic) */
+    int senders;                   /* atomic: other threads inside
+                                      green__remote_wake for this one; its
+                                      loop is not destroyed until none */
     struct green__host *host;      /* the OS thread running this hub now,
                                       once a hand-off needed a record of
                                       it (lib/handoff.c), else NULL */

@@ -32,26 +32,26 @@ double green__max_blocking = -1.0; /* seconds; 0 = off; < 0 = unread */
 
 static double blocking_limit(void)
 {
-    if (GREEN__UNLIKELY(green__max_blocking < 0.0)) {
+    if (GREEN__UNLIKELY(green__max_blocking_load() < 0.0)) {
         long dflt = green__patch_settle() != 0 ? 100 : 0;
         long ms = green__env_long("GREEN_MAX_BLOCKING_MS", 0, 86400000L,
                                   dflt, "milliseconds, 0 for off");
         /* With the monitor off, the hand-off still needs the beats and
          * the watchdog: a limit no stall reaches. */
-        green__max_blocking =
+        green__max_blocking_store(
             ms == 0 && green__patch_on(GREEN_PATCH_THREAD) &&
                     green__handoff_after() > 0.0
                 ? GREEN__NEVER_REPORT
-                : (double)ms / 1e3;
+                : (double)ms / 1e3);
     }
-    return green__max_blocking;
+    return green__max_blocking_load();
 }
 
 void green__monitor_repatched(void)
 {
     /* The default follows the mask: read it again at the next park (a
      * set variable is simply read again). */
-    green__max_blocking = -1.0;
+    green__max_blocking_store(-1.0);
 }
 
 void green__monitor_hub(struct green__thread *t)

@@ -20,6 +20,19 @@
  * first green__monitor() call reads it). */
 extern double green__max_blocking;
 
+/* green__max_blocking, read as a whole (any thread may read it first). */
+static inline double green__max_blocking_load(void)
+{
+    double v;
+    __atomic_load(&green__max_blocking, &v, __ATOMIC_RELAXED);
+    return v;
+}
+
+static inline void green__max_blocking_store(double v)
+{
+    __atomic_store(&green__max_blocking, &v, __ATOMIC_RELAXED);
+}
+
 /* green__max_blocking when GREEN_MAX_BLOCKING_MS is 0 but the hand-off
  * (lib/handoff.c) is on: the beats go on, no report is ever made. */
 #define GREEN__NEVER_REPORT 1e9
@@ -44,7 +57,7 @@ void green__monitor(struct green__thread *t, struct greenlet *g);
 static inline void green__monitor_ran(struct green__thread *t,
                                       struct greenlet *g)
 {
-    if (green__max_blocking != 0.0) {
+    if (green__max_blocking_load() != 0.0) {
         green__monitor(t, g);
     }
 }
@@ -58,7 +71,7 @@ static inline void green__monitor_stamp(struct green__thread *t)
     if (w != NULL) {
         __atomic_store_n(&w->beat, w->beat + 1, __ATOMIC_RELAXED);
     }
-    t->stamp = green__max_blocking > 0.0 ? green__coarse_now() : 0.0;
+    t->stamp = green__max_blocking_load() > 0.0 ? green__coarse_now() : 0.0;
 }
 
 /* The hub of t was made: the watchdog watches it if the monitor is on. */

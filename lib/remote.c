@@ -35,6 +35,10 @@ void (*green__remote_task)(struct green__remote *r);
 void green__remote_wake(struct green__remote *r)
 {
     struct green__thread *t = r->g->thread;
+    /* Counted before the push: once r is in, its greenlet may run, and
+     * its thread end and destroy the loop the signal below goes to
+     * (green__hub_thread_term waits for the count to fall). */
+    __atomic_add_fetch(&t->senders, 1, __ATOMIC_ACQ_REL);
     __atomic_store_n(&r->done, 0, __ATOMIC_RELAXED);
     struct green__remote *head = __atomic_load_n(&t->remote,
                                                  __ATOMIC_RELAXED);
@@ -46,6 +50,7 @@ void green__remote_wake(struct green__remote *r)
     if (head == NULL) {
         ev_async_send(t->loop, t->sig_async);
     }
+    __atomic_sub_fetch(&t->senders, 1, __ATOMIC_RELEASE);
 }
 
 void green__remote_drain(struct green__thread *t)
@@ -66,7 +71,8 @@ void green__remote_drain(struct green__thread *t)
         int code = r->code;
         __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
         if (GREEN__UNLIKELY(code == GREEN__TASK_MSG)) {
-            green__remote_task(r); /* a record of the task's own */
+            /* a record of the task's own */
+            __atomic_load_n(&green__remote_task, __ATOMIC_ACQUIRE)(r);
             continue;
         }
         if (GREEN__UNLIKELY(code == GREEN__REJOIN)) {

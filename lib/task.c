@@ -503,9 +503,14 @@ task_fill(struct green_task *t, green_fn_t fn, void *arg,
         greenlet_set_name(&t->g, opts->name) != 0) {
         return -ENOMEM; /* the caller frees t */
     }
-    green__greenlet_reap = reap;
-    green__greenlet_nostack = nostack;
-    green__remote_task = on_message;
+    /* The hooks into the core, set by the first spawn (of any thread):
+     * read before written, so that later spawns leave the line alone. */
+    if (GREEN__UNLIKELY(__atomic_load_n(&green__remote_task,
+                                        __ATOMIC_RELAXED) != on_message)) {
+        __atomic_store_n(&green__greenlet_reap, reap, __ATOMIC_RELAXED);
+        __atomic_store_n(&green__greenlet_nostack, nostack, __ATOMIC_RELAXED);
+        __atomic_store_n(&green__remote_task, on_message, __ATOMIC_RELEASE);
+    }
     *out = t;
     return 0;
 }

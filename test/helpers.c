@@ -140,10 +140,22 @@ int green_test_valgrind(void)
     return v != NULL && strcmp(v, "1") == 0;
 }
 
+int green_test_tsan(void)
+{
+#if defined(__SANITIZE_THREAD__)
+    return 1;
+#elif defined(__has_feature)
+# if __has_feature(thread_sanitizer)
+    return 1;
+# endif
+#endif
+    return 0;
+}
+
 int green_test_emulated(void)
 {
     const char *v = getenv("MESON_EXE_WRAPPER");
-    return v != NULL && v[0] != '\0';
+    return (v != NULL && v[0] != '\0') || green_test_tsan();
 }
 
 int green_test_asan(void)
@@ -160,7 +172,7 @@ int green_test_asan(void)
 
 int green_test_footprint_reliable(void)
 {
-    return !green_test_asan() && !green_test_valgrind();
+    return !green_test_asan() && !green_test_valgrind() && !green_test_tsan();
 }
 
 int green_test_forking(void)

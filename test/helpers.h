@@ -40,8 +40,15 @@ int green_test_valgrind(void);
 
 /* True when the suites run under an emulator (meson's exe wrapper: the
  * aarch64 CI step's qemu-user), whose own mappings, memory and signal
- * delivery are not the kernel's: the cases that measure those skip. */
+ * delivery are not the kernel's: the cases that measure those skip. Also
+ * true under ThreadSanitizer, which is as slow and has an OS thread of
+ * its own in /proc/self/task (so no wait another thread might end is
+ * ever judged a deadlock). */
 int green_test_emulated(void);
+
+/* True when the tests are built with ThreadSanitizer, which counts every
+ * greenlet's stack as a thread of at most 8,128 alive. */
+int green_test_tsan(void);
 
 /* True when the tests are built with AddressSanitizer (it then owns
  * SIGSEGV before the library does, and cannot live under RLIMIT_AS). */

@@ -174,7 +174,7 @@ static void *contender_body(void *arg)
 
 START_TEST(sem_contention_in_order)
 {
-    int n = green_test_valgrind() ? 500 : 10000;
+    int n = green_test_valgrind() ? 500 : green_test_tsan() ? 2000 : 10000;
     cont.order = calloc((size_t)n, sizeof(int));
     green_task_t **t = calloc((size_t)n, sizeof(*t));
     ck_assert_ptr_nonnull(cont.order);

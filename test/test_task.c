@@ -1540,8 +1540,9 @@ static void oom_child(void *arg)
 
 START_TEST(spawn_out_of_memory)
 {
-#ifdef GREEN__ASAN
-    /* ASan reserves terabytes of shadow: an address-space limit kills it. */
+#if defined(GREEN__ASAN) || defined(GREEN__TSAN)
+    /* The sanitizers reserve terabytes of shadow: an address-space limit
+     * kills them. */
     return;
 #endif
     if (green_test_valgrind() || green_test_emulated()) {
@@ -1578,6 +1579,7 @@ START_TEST(many_tasks_no_growth)
      * (ASan timed out at 100,000 on a loaded machine), and under qemu-user
      * (the aarch64 step with return-address signing took over 20 s). */
     size_t n = green_test_valgrind()  ? 10000
+               : green_test_tsan()     ? 4000 /* its limit: 8,128 fibers */
                : green_test_emulated() ? 20000
                : green_test_asan()     ? 30000
                                        : 100000;
@@ -1612,7 +1614,11 @@ START_TEST(many_tasks_no_growth)
 }
 END_TEST
 
-enum { NYIELDERS = 10000, NYIELDS = 10 };
+enum { NYIELDERS_MAX = 10000, NYIELDS = 10 };
+
+/* 10,000, or 4,000 under TSan (its fiber limit). */
+static int nyielders;
+#define NYIELDERS nyielders
 
 struct yielders {
     int started;
@@ -1639,6 +1645,7 @@ static void *yielder_body(void *arg)
 START_TEST(many_yielders)
 {
     ys = (struct yielders){.started_at_first_finish = -1};
+    nyielders = green_test_tsan() ? 4000 : NYIELDERS_MAX;
     green_task_t **t = calloc(NYIELDERS, sizeof *t);
     ck_assert_ptr_nonnull(t);
     for (int i = 0; i < NYIELDERS; i++) {
