@@ -142,14 +142,11 @@ int green_test_valgrind(void)
 
 int green_test_tsan(void)
 {
-#if defined(__SANITIZE_THREAD__)
+#ifdef GREEN__TSAN /* lib/internal.h's test, as GREEN__ASAN below */
     return 1;
-#elif defined(__has_feature)
-# if __has_feature(thread_sanitizer)
-    return 1;
-# endif
-#endif
+#else
     return 0;
+#endif
 }
 
 int green_test_emulated(void)
@@ -160,14 +157,11 @@ int green_test_emulated(void)
 
 int green_test_asan(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef GREEN__ASAN
     return 1;
-#elif defined(__has_feature)
-# if __has_feature(address_sanitizer)
-    return 1;
-# endif
-#endif
+#else
     return 0;
+#endif
 }
 
 int green_test_footprint_reliable(void)
