@@ -151,7 +151,7 @@ void green__xwait_settle(struct green__xwait *w, const char *what,
     g->flags = (unsigned char)((g->flags & ~GREEN__SHIELD) | shield);
 }
 
-void (*green__xwait_leaving_hook)(const void *obj);
+void (*green__test_hook)(int point, const void *obj);
 
 int green__xwait_wait(struct green__held *h, struct green__link *l,
                       struct green__xwait *w, struct green__thread *t,
@@ -189,11 +189,7 @@ int green__xwait_wait_ex(struct green__held *h, struct green__link *l,
     int state = green__xwait_end(w);
     if (state == GREEN__XW_LEAVING) {
         /* Still queued, so the object is still there. */
-        void (*hook)(const void *) =
-            __atomic_load_n(&green__xwait_leaving_hook, __ATOMIC_ACQUIRE);
-        if (GREEN__UNLIKELY(hook != NULL)) {
-            hook(obj);
-        }
+        green__test_point(GREEN__TEST_LEAVING, obj);
         green__guard_take(h, g, t);
         green__link_remove(&w->link);
         struct green__remote *send =

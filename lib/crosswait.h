@@ -161,11 +161,25 @@ int green__xwait_wait_ex(struct green__held *h, struct green__link *l,
                          double timeout, const char *what, const void *obj,
                          const struct green__xwait_opts *o);
 
-/* For the unit tests only: called, when not NULL, by a waiter whose park
- * ended otherwise, after it marked its record leaving and before it takes
- * the guard to take the record out, the one moment an object's waker and
- * its freer may meet a record that is still queued. */
-extern void (*green__xwait_leaving_hook)(const void *obj);
+/* For the unit tests only: when not NULL, called at the moments where
+ * two OS threads meet an object that one of them may free next, so that
+ * a test can hold a thread there:
+ *  - GREEN__TEST_LEAVING: a waiter whose park ended otherwise has marked
+ *    its record leaving and has yet to take the guard to take it out;
+ *  - GREEN__TEST_WATCH_END: a watched task's end (lib/gather.c) has
+ *    counted itself and has yet to let the watch's guard go.
+ * obj is the object waited on. */
+enum { GREEN__TEST_LEAVING, GREEN__TEST_WATCH_END };
+extern void (*green__test_hook)(int point, const void *obj);
+
+static inline void green__test_point(int point, const void *obj)
+{
+    void (*hook)(int, const void *) =
+        __atomic_load_n(&green__test_hook, __ATOMIC_ACQUIRE);
+    if (GREEN__UNLIKELY(hook != NULL)) {
+        hook(point, obj);
+    }
+}
 
 static inline void green__xlist_init(struct green__link *l)
 {

@@ -9,9 +9,9 @@
  *
  * The tasks may be on any OS thread's hub: a link of another thread's
  * task runs on its home thread (lib/task.c), so the watch is a shared
- * object (lib/crosswait.h): a guard around what was seen, and one waiter
- * record. A watch ends only once every callback that had been taken to
- * run has run. */
+ * object (lib/crosswait.h): a guard around what was seen, and the
+ * waiters' records. A watch ends only once every callback that had been
+ * taken to run has let its guard go. */
 #include "internal.h"
 
 #include "crosswait.h"
@@ -37,8 +37,6 @@ struct watch {
                                      check as local ones */
 };
 
-void (*green__watch_end_hook)(void);
-
 static size_t seen_ended(const struct watch *w)
 {
     return __atomic_load_n(&w->nended, __ATOMIC_ACQUIRE);
@@ -53,11 +51,8 @@ static void on_end(green_task_t *t, void *userdata)
     green__guard_take(&h, &w->guard, th);
     w->order[w->nended] = t;
     __atomic_store_n(&w->nended, w->nended + 1, __ATOMIC_RELEASE);
-    void (*hook)(void) = __atomic_load_n(&green__watch_end_hook,
-                                         __ATOMIC_ACQUIRE);
-    if (GREEN__UNLIKELY(hook != NULL)) {
-        hook(); /* the tests': a watcher reading nended now must wait */
-    }
+    green__test_point(GREEN__TEST_WATCH_END, w); /* a watcher reading
+                                                    nended now must wait */
     struct green__xwait *x;
     while ((x = green__xwait_take(&w->waiter, th, GREEN__XW_SERVED, false,
                                   NULL)) != NULL) {

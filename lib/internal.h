@@ -695,15 +695,10 @@ int green__task_check_all(green_task_t *const *tasks, size_t n,
                           double timeout);
 
 /* Structured cleanup: kills every task in tasks[0..n) that has not ended
- * (another thread's through its home) and waits for all of them, even if the caller itself is being cancelled
- * or is inside an expired timeout scope (the wait is shielded). Stops
- * early only on -EDEADLK. */
+ * (another thread's through its home) and waits for all of them, even if
+ * the caller itself is being cancelled or is inside an expired timeout
+ * scope (the wait is shielded). Stops early only on -EDEADLK. */
 void green__task_reap_all(green_task_t *const *tasks, size_t n);
-
-/* For the unit tests only: called, when not NULL, by a watched task's end
- * (lib/gather.c) after it counted the end and before it lets the watch's
- * guard go, on the task's home thread. */
-extern void (*green__watch_end_hook)(void);
 
 /* Ends the running task (which must be one) as if its body had returned
  * result: links run, joiners wake, a detached task is freed. Used by

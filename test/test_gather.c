@@ -18,6 +18,7 @@
 
 #include <check.h>
 
+#include "crosswait.h"
 #include "internal.h"
 #include "green/gather.h"
 #include "green/hubs.h"
@@ -1106,8 +1107,12 @@ END_TEST
  * the end on hub 1 for 20 ms at that point. */
 static int end_hook_done;
 
-static void slow_end_hook(void)
+static void slow_end_hook(int point, const void *obj)
 {
+    (void)obj;
+    if (point != GREEN__TEST_WATCH_END) {
+        return;
+    }
     usleep(20000);
     __atomic_store_n(&end_hook_done, 1, __ATOMIC_RELEASE);
 }
@@ -1121,7 +1126,7 @@ START_TEST(watch_end_waits_for_last_call)
     green_as_completed_t *it;
     ck_assert_int_eq(green_as_completed_new(&it, &t, 1, 0.0), 0);
     __atomic_store_n(&end_hook_done, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&green__watch_end_hook, slow_end_hook, __ATOMIC_RELEASE);
+    __atomic_store_n(&green__test_hook, slow_end_hook, __ATOMIC_RELEASE);
     green_task_t *got = NULL;
     int r;
     while ((r = green_as_completed_next(it, &got)) == -ETIMEDOUT) {
@@ -1131,7 +1136,7 @@ START_TEST(watch_end_waits_for_last_call)
     ck_assert_ptr_eq(got, t);
     green_as_completed_free(it);
     ck_assert_int_eq(__atomic_load_n(&end_hook_done, __ATOMIC_ACQUIRE), 1);
-    __atomic_store_n(&green__watch_end_hook, NULL, __ATOMIC_RELEASE);
+    __atomic_store_n(&green__test_hook, NULL, __ATOMIC_RELEASE);
     ck_assert_int_eq(green_join(t, slow(5.0), NULL), 0);
     green_task_release(t);
     ck_assert_int_eq(green_hubs_stop(), 0);

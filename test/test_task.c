@@ -1288,9 +1288,10 @@ struct outlive {
 
 static struct outlive *outlive_now;
 
-static void outlive_hook(const void *obj)
+static void outlive_hook(int point, const void *obj)
 {
-    if (outlive_now != NULL && obj == outlive_now->t) {
+    if (point == GREEN__TEST_LEAVING && outlive_now != NULL &&
+        obj == outlive_now->t) {
         sem_post(&outlive_now->leaving);
         sem_wait(&outlive_now->go);
     }
@@ -1316,7 +1317,7 @@ START_TEST(foreign_waiter_outlives_release)
     size_t before = green_test_task_records();
     ck_assert_int_eq(green_spawn(&o.t, wait_event_body, e), 0);
     outlive_now = &o;
-    green__xwait_leaving_hook = outlive_hook;
+    __atomic_store_n(&green__test_hook, outlive_hook, __ATOMIC_RELEASE);
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, outlive_thread, &o), 0);
     /* The wait times out; the waiter is held with its record queued. */
@@ -1334,7 +1335,7 @@ START_TEST(foreign_waiter_outlives_release)
     while (pthread_tryjoin_np(th, &r) == EBUSY) {
         ck_assert_int_eq(green_sleep(0.001), 0); /* reads the inbox */
     }
-    green__xwait_leaving_hook = NULL;
+    __atomic_store_n(&green__test_hook, NULL, __ATOMIC_RELEASE);
     outlive_now = NULL;
     ck_assert_int_eq(o.join_ret, -ETIMEDOUT);
     /* The last record out asked this hub to free it. */
